@@ -1,0 +1,157 @@
+"""JSON API under /api/v1: the same services and rules as the pages."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from flask import jsonify, request
+from flask.typing import ResponseReturnValue
+
+from app.api import bp
+from app.api.auth import api_user, error, token_required
+from app.api.serializers import instance_dict, task_dict
+from app.database import write_transaction
+from app.extensions import db
+from app.services import accounts, instances, plans
+from app.services import tasks as task_service
+from app.services.errors import ServiceError, Throttled
+
+OPENAPI_PATH = Path(__file__).with_name("openapi.yaml")
+
+
+@bp.errorhandler(ServiceError)
+def _service_error(exc: ServiceError) -> ResponseReturnValue:
+    return error(exc.status, exc.message, exc.errors)
+
+
+@bp.errorhandler(404)
+def _not_found(_exc: Exception) -> ResponseReturnValue:
+    return error(404, "不存在")
+
+
+@bp.errorhandler(405)
+def _not_allowed(_exc: Exception) -> ResponseReturnValue:
+    return error(405, "不支持此方法")
+
+
+def _json_body() -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ServiceError("请求体须为 JSON 对象", {"body": ["须为 JSON 对象。"]})
+    return body
+
+
+@bp.route("/openapi.json")
+def openapi() -> ResponseReturnValue:
+    return jsonify(yaml.safe_load(OPENAPI_PATH.read_text(encoding="utf-8")))
+
+
+@bp.route("/auth/token", methods=["POST"])
+def token() -> ResponseReturnValue:
+    body = _json_body()
+    try:
+        with write_transaction():
+            user = accounts.authenticate(str(body.get("username", "")), str(body.get("password", "")),
+                                         request.remote_addr or "?")
+            if user is None:
+                issued = None
+            else:
+                issued = accounts.issue_token(user)
+    except Throttled as exc:
+        return error(429, exc.message)
+    if issued is None:
+        return error(401, "用户名或密码错误")
+    value, row = issued
+    return jsonify({"token": value, "expires_at": row.expires_at.isoformat()})
+
+
+@bp.route("/tasks")
+@token_required
+def list_tasks() -> ResponseReturnValue:
+    try:
+        limit = int(request.args.get("limit", 50))
+    except ValueError:
+        return error(422, "limit 须为整数", {"limit": ["须为整数。"]})
+    page = task_service.list_tasks(api_user(), task_service.TaskFilter(
+        scope=request.args.get("scope", "mine"), process=request.args.get("process") or None,
+        overdue=request.args.get("overdue") in ("1", "true"), q=request.args.get("q") or None,
+        limit=limit, cursor=request.args.get("cursor") or None))
+    return jsonify({"items": [task_dict(t) for t in page.items], "next_cursor": page.next_cursor})
+
+
+@bp.route("/tasks/<int:task_id>")
+@token_required
+def get_task(task_id: int) -> ResponseReturnValue:
+    task = task_service.get_task(api_user(), task_id)
+    spec = task_service.form_spec(task)
+    return jsonify({**task_dict(task), "form": spec.describe(),
+                    "can_act": task_service.may_act(api_user(), task)})
+
+
+@bp.route("/tasks/<int:task_id>/claim", methods=["POST"])
+@token_required
+def claim(task_id: int) -> ResponseReturnValue:
+    with write_transaction():
+        task = task_service.claim(api_user(), task_id)
+    return jsonify(task_dict(task))
+
+
+@bp.route("/tasks/<int:task_id>/unclaim", methods=["POST"])
+@token_required
+def unclaim(task_id: int) -> ResponseReturnValue:
+    with write_transaction():
+        task = task_service.unclaim(api_user(), task_id)
+    return jsonify(task_dict(task))
+
+
+@bp.route("/tasks/<int:task_id>/complete", methods=["POST"])
+@token_required
+def complete(task_id: int) -> ResponseReturnValue:
+    body = _json_body()
+    data = body.get("data", {})
+    if not isinstance(data, dict):
+        return error(422, "data 须为对象", {"data": ["须为对象。"]})
+    with write_transaction():
+        instance = task_service.complete(api_user(), task_id, data)
+    view = instances.get_instance(api_user(), instance.id)
+    return jsonify(instance_dict(view.instance, view.open_tasks, view.events))
+
+
+@bp.route("/instances/<int:instance_id>")
+@token_required
+def get_instance(instance_id: int) -> ResponseReturnValue:
+    view = instances.get_instance(api_user(), instance_id)
+    return jsonify(instance_dict(view.instance, view.open_tasks, view.events))
+
+
+@bp.route("/plans", methods=["GET", "POST"])
+@token_required
+def plans_collection() -> ResponseReturnValue:
+    if request.method == "GET":
+        return jsonify({"items": [plans.plan_dict(p) for p in plans.list_plans(api_user())]})
+    body = _json_body()
+    with write_transaction():
+        plan = plans.create_plan(api_user(), body)
+    return jsonify(plans.plan_dict(plan)), 201
+
+
+@bp.route("/plans/<int:plan_id>", methods=["GET", "PUT"])
+@token_required
+def plan_item(plan_id: int) -> ResponseReturnValue:
+    plan = plans.get_plan(api_user(), plan_id)
+    if request.method == "PUT":
+        body = _json_body()
+        with write_transaction():
+            plan = plans.update_plan(api_user(), plan, body)
+    return jsonify(plans.plan_dict(plan))
+
+
+@bp.route("/plans/<int:plan_id>/submit", methods=["POST"])
+@token_required
+def submit_plan(plan_id: int) -> ResponseReturnValue:
+    plan = plans.get_plan(api_user(), plan_id)
+    with write_transaction():
+        instance = plans.submit_plan(api_user(), plan)
+    db.session.refresh(plan)
+    return jsonify({"instance_id": instance.id, "status": plan.status}), 201

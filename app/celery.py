@@ -1,0 +1,24 @@
+"""Celery wiring (the Flask documentation's pattern): tasks run inside an app context."""
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery, Task
+from flask import Flask
+
+
+def celery_init_app(app: Flask) -> Celery:
+    class FlaskTask(Task):  # type: ignore[misc]
+        def __call__(self, *args: Any, **kwargs: Any) -> Any:
+            with app.app_context():
+                return self.run(*args, **kwargs)
+
+    celery_app = Celery(app.name, task_cls=FlaskTask)
+    celery_app.config_from_object(app.config["CELERY"])
+    celery_app.conf.beat_schedule = {
+        "fire-due-timers": {"task": "app.tasks.fire_due_timers", "schedule": app.config["TIMER_SWEEP_SECONDS"]},
+    }
+    celery_app.conf.include = ["app.tasks"]
+    celery_app.set_default()
+    app.extensions["celery"] = celery_app
+    return celery_app

@@ -1,0 +1,58 @@
+"""Configuration: defaults here, secrets in ``instance/config.py``, overrides from the environment."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def instance_path() -> Path:
+    return Path(os.environ.get("APP_INSTANCE_PATH", PROJECT_ROOT / "instance")).resolve()
+
+
+def defaults(instance: Path) -> dict[str, Any]:
+    database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{instance / 'govassure.db'}"
+    return {
+        "SECRET_KEY": None,  # set by `flask init` in instance/config.py
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "BPMN_DIR": PROJECT_ROOT / "bpmn",
+        "FORMS_DIR": PROJECT_ROOT / "forms",
+        "REPORTS_DIR": PROJECT_ROOT / "reports",
+        "BABEL_DEFAULT_LOCALE": "zh_CN",
+        "BABEL_DEFAULT_TIMEZONE": "Asia/Shanghai",
+        "LANGUAGES": ["zh_CN", "en"],
+        "MAX_CONTENT_LENGTH": 20 * 1024 * 1024,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "WTF_CSRF_TIME_LIMIT": None,  # tied to the session; a long review must not lose its form
+        "API_TOKEN_HOURS": 12,
+        "LOGIN_MAX_FAILURES": 5,        # per username within the window
+        "LOGIN_MAX_FAILURES_IP": 30,    # per client address within the window
+        "LOGIN_WINDOW_MINUTES": 15,
+        "INBOX_PAGE_SIZE": 20,
+        "SIGNING_KEY_PATH": instance / "signing" / "system-key.pem",
+        "SIGNING_CERT_PATH": instance / "signing" / "system-cert.pem",
+        "CELERY": celery_defaults(instance),
+        "TIMER_SWEEP_SECONDS": 5.0,
+    }
+
+
+def celery_defaults(instance: Path) -> dict[str, Any]:
+    """Redis when REDIS_URL is set (scale-out); otherwise the filesystem transport, no server needed."""
+    redis_url = os.environ.get("REDIS_URL")
+    if redis_url:
+        return {"broker_url": redis_url, "result_backend": redis_url, "task_ignore_result": True}
+    queue = instance / "broker" / "queue"
+    return {
+        "broker_url": "filesystem://",
+        "broker_transport_options": {
+            "data_folder_in": str(queue), "data_folder_out": str(queue),
+            "control_folder": str(instance / "broker" / "control"),
+            "store_processed": False, "polling_interval": 0.5,
+        },
+        "task_ignore_result": True,
+        "broker_connection_retry_on_startup": True,
+    }

@@ -1,0 +1,107 @@
+"""Plan pages: list, draft editor, detail, submit for approval."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_login import current_user, login_required
+
+from app.database import write_transaction
+from app.extensions import db
+from app.models import HumanTask, Plan, TaskStatus, Unit
+from app.plans import bp, rows
+from app.services import plans as plan_service
+from app.services.errors import Invalid, ServiceError
+
+EMPTY = rows.PlanRows(fields={"cycle": "year"}, indicators=[], evaluators=[], objects=[])
+
+
+def _editor(plan_rows: rows.PlanRows, plan: Plan | None, errors: dict[str, list[str]] | None = None,
+            status: int = 200) -> ResponseReturnValue:
+    by_row, other = rows.row_errors(plan_rows, errors or {})
+    units = db.session.scalars(sa.select(Unit).where(Unit.active.is_(True)).order_by(Unit.kind, Unit.code)).all()
+    return render_template("plans/edit.html", rows=plan_rows, plan=plan, row_errors=by_row, errors=other,
+                           units=units, cycle_labels=plan_service.CYCLE_LABELS), status
+
+
+@bp.route("/")
+@login_required
+def index() -> ResponseReturnValue:
+    return render_template("plans/index.html", plans=plan_service.list_plans(current_user),
+                           status_labels=plan_service.STATUS_LABELS, cycle_labels=plan_service.CYCLE_LABELS)
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@login_required
+def new() -> ResponseReturnValue:
+    if request.method == "GET":
+        return _editor(EMPTY, None)
+    plan_rows = rows.from_form(request.form)
+    try:
+        with write_transaction():
+            plan = plan_service.create_plan(current_user, rows.to_payload(plan_rows))
+    except Invalid as exc:
+        return _editor(plan_rows, None, exc.errors, 422)
+    except ServiceError as exc:
+        abort(exc.status)
+    flash("计划草稿已保存。", "success")
+    return redirect(url_for("plans.show", plan_id=plan.id))
+
+
+def _load(plan_id: int) -> Plan:
+    try:
+        return plan_service.get_plan(current_user, plan_id)
+    except ServiceError as exc:
+        abort(exc.status)
+
+
+@bp.route("/<int:plan_id>")
+@login_required
+def show(plan_id: int) -> ResponseReturnValue:
+    plan = _load(plan_id)
+    revise_task = None
+    if plan.instance_id:
+        revise_task = db.session.scalar(sa.select(HumanTask).where(
+            HumanTask.instance_id == plan.instance_id, HumanTask.status == TaskStatus.OPEN))
+    return render_template("plans/show.html", plan=plan, open_task=revise_task,
+                           status_labels=plan_service.STATUS_LABELS, cycle_labels=plan_service.CYCLE_LABELS,
+                           may_edit=plan_service.may_edit(current_user, plan))
+
+
+@bp.route("/<int:plan_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit(plan_id: int) -> ResponseReturnValue:
+    plan = _load(plan_id)
+    if not plan_service.may_edit(current_user, plan):
+        abort(403)
+    if not plan.editable:
+        flash("计划已提交审核或已发布，不能修改。", "warning")
+        return redirect(url_for("plans.show", plan_id=plan.id))
+    if request.method == "GET":
+        return _editor(rows.from_plan(plan), plan)
+    plan_rows = rows.from_form(request.form)
+    try:
+        with write_transaction():
+            plan_service.update_plan(current_user, plan, rows.to_payload(plan_rows))
+    except Invalid as exc:
+        return _editor(plan_rows, plan, exc.errors, 422)
+    except ServiceError as exc:
+        flash(exc.message, "warning")
+        return redirect(url_for("plans.show", plan_id=plan.id))
+    flash("计划已保存。", "success")
+    return redirect(url_for("plans.show", plan_id=plan.id))
+
+
+@bp.route("/<int:plan_id>/submit", methods=["POST"])
+@login_required
+def submit(plan_id: int) -> ResponseReturnValue:
+    plan = _load(plan_id)
+    try:
+        with write_transaction():
+            plan_service.submit_plan(current_user, plan)
+        flash("已提交审核。", "success")
+    except ServiceError as exc:
+        if exc.status == 403:
+            abort(403)
+        flash(exc.message, "warning")
+    return redirect(url_for("plans.show", plan_id=plan_id))

@@ -1,0 +1,1 @@
+"""Business operations, one module per area. They flush, never commit, and never import views."""

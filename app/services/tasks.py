@@ -1,0 +1,252 @@
+"""The inbox: who sees which task, claim and release, and completing a task in one locked transaction.
+
+Listing, counting and showing tasks read only the ``human_task`` table; no workflow is ever
+deserialized for them.
+"""
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app
+
+from app.database import is_postgres
+from app.extensions import db
+from app.formspec import FormSpec, validate_json
+from app.models import HumanTask, ProcessInstance, TaskStatus, User
+from app.models.base import utcnow
+from app.services.errors import Conflict, Forbidden, Invalid, NotFound
+from app.workflow import runtime
+
+SCOPES = ("mine", "candidate", "done")
+
+
+@dataclass(frozen=True)
+class TaskFilter:
+    scope: str = "mine"
+    process: str | None = None
+    overdue: bool = False
+    q: str | None = None
+    limit: int = 20
+    cursor: str | None = None
+
+
+@dataclass
+class TaskPage:
+    items: list[HumanTask]
+    next_cursor: str | None
+
+
+# ----------------------------------------------------------------------------- who may do what
+
+def qualifies(user: User, task: HumanTask) -> bool:
+    """The user holds the task's role and belongs to its candidate unit (if it has one)."""
+    return task.role in user.roles and (task.candidate_unit_id is None or task.candidate_unit_id == user.unit_id)
+
+
+def may_see(user: User, task: HumanTask) -> bool:
+    return (user.is_admin or task.assignee_id == user.id or task.completed_by_id == user.id
+            or qualifies(user, task))
+
+
+def may_act(user: User, task: HumanTask) -> bool:
+    """Open, and either held by the user or unheld and the user qualifies."""
+    if task.status != TaskStatus.OPEN:
+        return False
+    if task.assignee_id is not None:
+        return task.assignee_id == user.id
+    return qualifies(user, task)
+
+
+def _holder_name(task: HumanTask) -> str:
+    return task.assignee.name if task.assignee else "他人"
+
+
+# ----------------------------------------------------------------------------- listing
+
+def _encode_cursor(values: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> dict[str, Any]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        values = json.loads(base64.urlsafe_b64decode(padded))
+        if not isinstance(values, dict) or not isinstance(values.get("id"), int):
+            raise ValueError
+        return values
+    except ValueError:
+        raise Invalid("无效的分页游标", {"cursor": ["无效的分页游标。"]}) from None
+
+
+def _common_filters(query: sa.Select[Any], f: TaskFilter, now: datetime) -> sa.Select[Any]:
+    if f.process:
+        query = query.where(HumanTask.process_id == f.process)
+    if f.overdue:
+        query = query.where(HumanTask.due_at < now)
+    if f.q:
+        pattern = "%" + f.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        query = query.where(sa.or_(HumanTask.name.ilike(pattern, escape="\\"),
+                                   HumanTask.title.ilike(pattern, escape="\\")))
+    return query
+
+
+def _candidate_ids(user: User, f: TaskFilter, after: int | None, limit: int, now: datetime) -> sa.Select[Any]:
+    """Ids of open tasks the user may claim or complete, newest first.
+
+    One small index range scan per (role, unit scope) — a UNION of branches instead of one OR
+    query — so the cost follows the page size, not the number of open tasks.
+    """
+    branches = []
+    base = sa.select(HumanTask.id).where(HumanTask.status == TaskStatus.OPEN)
+    for role in sorted(user.roles):
+        scopes = [HumanTask.candidate_unit_id.is_(None)]
+        if user.unit_id is not None:
+            scopes.append(HumanTask.candidate_unit_id == user.unit_id)
+        for scope in scopes:
+            branches.append(base.where(HumanTask.role == role, scope, HumanTask.assignee_id.is_(None)))
+    branches.append(base.where(HumanTask.assignee_id == user.id))
+    parts = []
+    for branch in branches:
+        branch = _common_filters(branch, f, now)
+        if after is not None:
+            branch = branch.where(HumanTask.id < after)
+        parts.append(sa.select(branch.order_by(HumanTask.id.desc()).limit(limit).subquery().c.id))
+    return sa.union_all(*parts)  # type: ignore[return-value]
+
+
+def list_tasks(user: User, f: TaskFilter) -> TaskPage:
+    if f.scope not in SCOPES:
+        raise Invalid("未知的范围", {"scope": [f"须为 {', '.join(SCOPES)} 之一。"]})
+    limit = max(1, min(f.limit, 100))
+    now = utcnow()
+    cursor = _decode_cursor(f.cursor) if f.cursor else None
+    after = cursor["id"] if cursor else None
+    query = sa.select(HumanTask)
+    if f.scope == "candidate":
+        query = query.where(HumanTask.id.in_(_candidate_ids(user, f, after, limit + 1, now)))
+        query = query.order_by(HumanTask.id.desc())
+    elif f.scope == "mine":
+        query = _common_filters(query.where(HumanTask.assignee_id == user.id,
+                                            HumanTask.status == TaskStatus.OPEN), f, now)
+        if after is not None:
+            query = query.where(HumanTask.id < after)
+        query = query.order_by(HumanTask.id.desc())
+    else:
+        query = _common_filters(query.where(HumanTask.completed_by_id == user.id), f, now)
+        if cursor:
+            at = datetime.fromisoformat(cursor["at"])
+            query = query.where(sa.or_(HumanTask.completed_at < at,
+                                       sa.and_(HumanTask.completed_at == at, HumanTask.id < cursor["id"])))
+        query = query.order_by(HumanTask.completed_at.desc(), HumanTask.id.desc())
+    rows = list(db.session.scalars(query.limit(limit + 1)))
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        values: dict[str, Any] = {"id": last.id}
+        if f.scope == "done" and last.completed_at:
+            values["at"] = last.completed_at.isoformat()
+        next_cursor = _encode_cursor(values)
+    return TaskPage(rows, next_cursor)
+
+
+def count_tasks(user: User, scope: str, cap: int = 100) -> int:
+    """Badge counts, capped so a busy group inbox never costs a full count."""
+    ids = list_tasks(user, TaskFilter(scope=scope, limit=cap)).items
+    return len(ids)
+
+
+def get_task(user: User, task_id: int) -> HumanTask:
+    task = db.session.get(HumanTask, task_id)
+    if task is None:
+        raise NotFound("任务不存在")
+    if not may_see(user, task):
+        raise Forbidden("无权查看此任务")
+    return task
+
+
+def form_spec(task: HumanTask) -> FormSpec:
+    specs: dict[str, FormSpec] = current_app.extensions["forms"]
+    try:
+        return specs[task.form_key]
+    except KeyError:
+        raise NotFound(f"表单 {task.form_key} 不存在") from None
+
+
+# ----------------------------------------------------------------------------- changing tasks
+
+def _lock(task_id: int) -> tuple[HumanTask, ProcessInstance]:
+    """Lock the task's instance row, then re-read the task: after the lock it is current."""
+    instance_id = db.session.scalar(sa.select(HumanTask.instance_id).where(HumanTask.id == task_id))
+    if instance_id is None:
+        raise NotFound("任务不存在")
+    query = sa.select(ProcessInstance).where(ProcessInstance.id == instance_id)
+    if is_postgres():
+        query = query.with_for_update()
+    instance = db.session.execute(query.execution_options(populate_existing=True)).scalar_one()
+    task = db.session.execute(
+        sa.select(HumanTask).where(HumanTask.id == task_id).execution_options(populate_existing=True)
+    ).scalar_one()
+    return task, instance
+
+
+def _check_may_act(user: User, task: HumanTask) -> None:
+    if not (qualifies(user, task) or task.assignee_id == user.id or task.completed_by_id == user.id):
+        raise Forbidden("您无权处理此任务")
+    if task.status == TaskStatus.COMPLETED:
+        who = task.completed_by.name if task.completed_by else "他人"
+        raise Conflict(f"此任务已由 {who} 于 {task.completed_at:%Y-%m-%d %H:%M} 完成", {"completed_by": [who]})
+    if task.status != TaskStatus.OPEN:
+        raise Conflict("此任务已撤销")
+    if task.assignee_id is not None and task.assignee_id != user.id:
+        raise Conflict(f"此任务已由 {_holder_name(task)} 认领", {"assignee": [_holder_name(task)]})
+
+
+def claim(user: User, task_id: int) -> HumanTask:
+    task, instance = _lock(task_id)
+    _check_may_act(user, task)
+    if task.assignee_id != user.id:
+        task.assignee = user
+        task.claimed_at = utcnow()
+        runtime.log_event(instance, "claimed", user=user, task=task)
+    db.session.flush()
+    return task
+
+
+def unclaim(user: User, task_id: int) -> HumanTask:
+    task, instance = _lock(task_id)
+    if task.assignee_id is None:
+        if not may_see(user, task):
+            raise Forbidden("无权操作此任务")
+        return task
+    if task.assignee_id != user.id and not user.is_admin:
+        raise Forbidden("只有认领人或管理员可以释放此任务")
+    if task.status != TaskStatus.OPEN:
+        raise Conflict("此任务已结束")
+    task.assignee = None
+    task.claimed_at = None
+    runtime.log_event(instance, "released", user=user, task=task)
+    db.session.flush()
+    return task
+
+
+def complete(user: User, task_id: int, data: dict[str, Any]) -> ProcessInstance:
+    """Validate, run and record one completion; the caller commits (one transaction)."""
+    task, instance = _lock(task_id)
+    _check_may_act(user, task)
+    cleaned, errors = validate_json(form_spec(task), data if isinstance(data, dict) else {})
+    if errors:
+        raise Invalid("表单填写有误", errors)
+    if task.assignee_id is None:  # completing an unclaimed task claims it implicitly
+        task.assignee = user
+        task.claimed_at = utcnow()
+    try:
+        runtime.complete(instance, task, user, cleaned)
+    except runtime.ProcessError as exc:
+        raise Conflict(f"流程无法继续：{exc}") from exc
+    return instance

@@ -1,0 +1,56 @@
+// Plan editor: add/remove rows and show each parent's weight sum as the user types.
+(function () {
+  "use strict";
+  const form = document.getElementById("plan-form");
+  if (!form) return;
+
+  function nextIndex(prefix) {
+    let max = -1;
+    form.querySelectorAll(`[name^="${prefix}-"]`).forEach((el) => {
+      const n = parseInt(el.name.split("-")[1], 10);
+      if (n > max) max = n;
+    });
+    return max + 1;
+  }
+
+  form.addEventListener("click", (event) => {
+    const add = event.target.closest("[data-add]");
+    if (add) {
+      const tbody = document.querySelector(`#${add.dataset.add} tbody`);
+      const template = tbody.querySelector("tr[data-row]");
+      const row = template.cloneNode(true);
+      const index = nextIndex(add.dataset.prefix);
+      row.querySelectorAll("input, select").forEach((el) => {
+        el.name = el.name.replace(/^(\w+)-\d+-/, `$1-${index}-`);
+        if (el.tagName === "INPUT") el.value = el.name.endsWith("max_score") ? "100" : "";
+      });
+      tbody.appendChild(row);
+      updateSums();
+      return;
+    }
+    const remove = event.target.closest("[data-remove]");
+    if (remove) {
+      const row = remove.closest("tr");
+      if (row.parentElement.querySelectorAll("tr[data-row]").length > 1) row.remove();
+      else row.querySelectorAll("input").forEach((el) => { el.value = ""; });
+      updateSums();
+    }
+  });
+
+  function updateSums() {
+    const sums = new Map();
+    document.querySelectorAll("#indicators tr[data-row]").forEach((row) => {
+      const parent = row.querySelector('[name$="-parent"]').value.trim() || "一级指标";
+      const weight = parseFloat(row.querySelector('[name$="-weight"]').value);
+      sums.set(parent, (sums.get(parent) || 0) + (isNaN(weight) ? 0 : weight));
+    });
+    const parts = [];
+    sums.forEach((sum, parent) => {
+      const ok = Math.abs(sum - 100) < 1e-9;
+      parts.push(`${parent === "一级指标" ? parent : parent + " 的下级"}：${+sum.toFixed(3)}${ok ? " ✓" : "（应为 100）"}`);
+    });
+    document.getElementById("weight-sums").textContent = "权重合计 — " + parts.join("；");
+  }
+  form.addEventListener("input", updateSums);
+  updateSums();
+})();

@@ -1,0 +1,31 @@
+"""Celery tasks: thin wrappers that take ids, call services and commit."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from celery import shared_task
+
+from app.database import write_transaction
+from app.models.base import utcnow
+from app.services import timers
+from app.workflow.runtime import ProcessError
+
+
+def sweep_timers(now: datetime | None = None) -> int:
+    """Fire every due instance, each in its own transaction so one failure stops nothing else."""
+    now = now or utcnow()
+    fired = 0
+    for instance_id in timers.due_instance_ids(now):
+        try:
+            with write_transaction():
+                fired += timers.fire_instance(instance_id, now)
+        except ProcessError as exc:
+            with write_transaction():
+                timers.mark_error(instance_id, str(exc))
+    return fired
+
+
+@shared_task(name="app.tasks.fire_due_timers", ignore_result=True)  # type: ignore[misc]
+def fire_due_timers() -> int:
+    """Beat runs this every few seconds; it costs in proportion to what is due."""
+    return sweep_timers()

@@ -1,0 +1,26 @@
+"""Template filters and globals shared by every page."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from flask import Flask
+from flask_login import current_user
+
+from app.models.base import utcnow
+from app.roles import ROLE_LABELS, UNIT_KIND_LABELS
+from app.workdays import SHANGHAI
+
+
+def local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """Times are stored in UTC and shown in Beijing time."""
+    return value.astimezone(SHANGHAI).strftime(fmt) if value else ""
+
+
+def register(app: Flask) -> None:
+    app.jinja_env.filters["local"] = local_time
+    app.jinja_env.globals.update(ROLE_LABELS=ROLE_LABELS, UNIT_KIND_LABELS=UNIT_KIND_LABELS)
+
+    @app.context_processor
+    def _globals() -> dict[str, Any]:
+        return {"now": utcnow(), "user": current_user}

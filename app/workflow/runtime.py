@@ -1,0 +1,325 @@
+"""Start, advance and persist process instances; keep the inbox table in step with the engine.
+
+Every public function here runs inside the caller's transaction and flushes, never commits.
+The caller holds the instance row lock (see ``app.services.tasks``) before it advances anything.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import CycleTimerEventDefinition, TimerEventDefinition
+from SpiffWorkflow.exceptions import WorkflowException
+from SpiffWorkflow.util.task import TaskState
+
+from app.extensions import db
+from app.models import (
+    HumanTask,
+    InstanceStatus,
+    ProcessEvent,
+    ProcessInstance,
+    ProcessSpec,
+    TaskStatus,
+    Unit,
+    User,
+)
+from app.models.base import utcnow
+from app.roles import role_for_lane
+from app.workdays import add_working_days
+from app.workflow import hooks
+from app.workflow.engine import SCRIPT_ENGINE
+from app.workflow.specs import LoadedSpec, UserTaskInfo, describe_user_tasks, parse_directory, restore_spec
+from app.workflow.state import STATE_VERSION, dump_state, load_state, prune_history
+
+
+class ProcessError(Exception):
+    """The engine could not advance an instance (a script, condition or data error)."""
+
+
+@dataclass
+class Registry:
+    """The parsed ``bpmn/`` directory plus a cache of older, stored spec versions."""
+
+    directory: Path
+    current: dict[str, LoadedSpec]
+
+    def __post_init__(self) -> None:
+        self._restored: dict[int, tuple[Any, dict[str, Any]]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, process_id: str) -> LoadedSpec:
+        try:
+            return self.current[process_id]
+        except KeyError:
+            raise ProcessError(f"unknown process {process_id!r}") from None
+
+    def spec_objects(self, row: ProcessSpec) -> tuple[Any, dict[str, Any]]:
+        loaded = self.current.get(row.process_id)
+        if loaded is not None and loaded.content_hash == row.content_hash:
+            return loaded.spec, loaded.subprocess_specs
+        with self._lock:
+            if row.id not in self._restored:
+                self._restored[row.id] = restore_spec(row.spec_json)
+            return self._restored[row.id]
+
+
+_registry: Registry | None = None
+
+
+def load_registry(directory: Path) -> Registry:
+    global _registry
+    if _registry is None or _registry.directory != directory:
+        _registry = Registry(directory, parse_directory(directory))
+    return _registry
+
+
+def registry() -> Registry:
+    assert _registry is not None, "load_registry() runs in create_app()"
+    return _registry
+
+
+# ----------------------------------------------------------------------------- spec rows
+
+def spec_row(process_id: str) -> ProcessSpec:
+    """The stored row of the current version of a process, created on first use."""
+    loaded = registry().get(process_id)
+    query = sa.select(ProcessSpec).where(
+        ProcessSpec.process_id == process_id, ProcessSpec.content_hash == loaded.content_hash
+    )
+    row = db.session.scalar(query)
+    if row is not None:
+        return row
+    row = ProcessSpec(process_id=process_id, content_hash=loaded.content_hash, name=loaded.name,
+                      spec_json=loaded.spec_json(), bpmn_xml=loaded.bpmn_xml)
+    try:
+        with db.session.begin_nested():
+            db.session.add(row)
+    except sa.exc.IntegrityError:  # another process stored the same version first
+        row = db.session.scalars(query).one()
+    return row
+
+
+# ----------------------------------------------------------------------------- load / save
+
+def load(instance: ProcessInstance) -> BpmnWorkflow:
+    spec, subprocess_specs = registry().spec_objects(instance.spec)
+    spec_json = instance.spec.spec_json if instance.serializer_version != STATE_VERSION else None
+    return load_state(instance.state_json, instance.serializer_version, spec, subprocess_specs, spec_json)
+
+
+def _timer_due_times(workflow: BpmnWorkflow) -> list[datetime]:
+    dues = []
+    for task in workflow.get_tasks(state=TaskState.WAITING):
+        definition = getattr(task.task_spec, "event_definition", None)
+        value = task.internal_data.get("event_value")
+        if not isinstance(definition, TimerEventDefinition) or value is None:
+            continue
+        if isinstance(definition, CycleTimerEventDefinition):
+            dues.append(datetime.fromisoformat(value["next"]))
+        else:
+            dues.append(TimerEventDefinition.get_datetime(value))
+    return dues
+
+
+def save(instance: ProcessInstance, workflow: BpmnWorkflow) -> None:
+    prune_history(workflow)
+    instance.state_json = dump_state(workflow)
+    instance.serializer_version = STATE_VERSION
+    dues = _timer_due_times(workflow)
+    instance.next_timer_at = min(dues) if dues else None
+    if workflow.is_completed() and instance.status == InstanceStatus.RUNNING:
+        instance.status = InstanceStatus.COMPLETED
+        instance.completed_at = utcnow()
+        _log(instance, "instance_completed")
+
+
+# ----------------------------------------------------------------------------- running
+
+def _advance(instance: ProcessInstance, workflow: BpmnWorkflow) -> None:
+    """Fire due timers and run every engine step, then sync the inbox and save."""
+    try:
+        workflow.refresh_timers()
+        workflow.do_engine_steps()
+    except WorkflowException as exc:
+        raise ProcessError(str(exc).strip(". ")) from exc
+    _record_trail(instance, workflow)
+    instance.case_status = _case_status(workflow) or instance.case_status
+    _sync_inbox(instance, workflow)
+    save(instance, workflow)
+    hooks.notify(instance)
+
+
+def start(process_id: str, *, data: dict[str, Any], business_key: str | None, title: str,
+          user: User | None) -> ProcessInstance:
+    """Start an instance of the current version of ``process_id`` and run it to its first wait."""
+    loaded = registry().get(process_id)
+    workflow = BpmnWorkflow(loaded.spec, loaded.subprocess_specs, script_engine=SCRIPT_ENGINE)
+    workflow.task_tree.data.update(data)
+    instance = ProcessInstance(
+        process_id=process_id, spec=spec_row(process_id), business_key=business_key, title=title,
+        status=InstanceStatus.RUNNING, serializer_version=STATE_VERSION, state_json="{}", trail=[],
+        started_by=user,
+    )
+    db.session.add(instance)
+    db.session.flush()
+    _log(instance, "started", user=user)
+    _advance(instance, workflow)
+    db.session.flush()
+    return instance
+
+
+def complete(instance: ProcessInstance, task: HumanTask, user: User, data: dict[str, Any]) -> None:
+    """Complete one ready user task with validated form data; the caller checked who may do it."""
+    workflow = load(instance)
+    try:
+        spiff_task = workflow.get_task_from_id(UUID(task.spiff_task_id))
+    except Exception as exc:  # TaskNotFoundException: the inbox row is out of step with the engine
+        raise ProcessError(f"task {task.id} is no longer part of instance {instance.id}") from exc
+    # task.run() checks nothing itself: READY, manual and lane are ours to check.
+    if spiff_task.state != TaskState.READY or not spiff_task.task_spec.manual:
+        raise ProcessError(f"task {task.id} is not ready")
+    spiff_task.set_data(**data)
+    spiff_task.run()
+    task.status = TaskStatus.COMPLETED
+    task.completed_by = user
+    task.completed_at = utcnow()
+    task.assignee = task.assignee or user
+    _log(instance, "completed", user=user, task=task, data=data)
+    _advance(instance, workflow)
+    db.session.flush()
+
+
+def fire_timers(instance: ProcessInstance) -> None:
+    """Run whatever timers of this instance are due (the scheduler holds the row)."""
+    workflow = load(instance)
+    _log(instance, "timer")
+    _advance(instance, workflow)
+    db.session.flush()
+
+
+# ----------------------------------------------------------------------------- inbox sync
+
+def _case_status(workflow: BpmnWorkflow) -> str | None:
+    """The BPMN sets ``case_status`` in scripts; the newest value on the live path wins."""
+    if workflow.is_completed():
+        value = workflow.data.get("case_status")
+        return str(value) if value is not None else None
+    ready = workflow.get_tasks(state=TaskState.READY | TaskState.WAITING | TaskState.STARTED)
+    for task in sorted(ready, key=lambda t: t.last_state_change, reverse=True):
+        if "case_status" in task.data:
+            return str(task.data["case_status"])
+    return None
+
+
+def _record_trail(instance: ProcessInstance, workflow: BpmnWorkflow) -> None:
+    done = {t.task_spec.bpmn_id for t in workflow.get_tasks(state=TaskState.COMPLETED) if t.task_spec.bpmn_id}
+    if not done.issubset(instance.trail):
+        instance.trail = sorted(set(instance.trail) | done)
+
+
+def _resolve_user(value: Any) -> User | None:
+    if value in (None, ""):
+        return None
+    return db.session.scalar(sa.select(User).where(User.username == str(value)))
+
+
+def _resolve_unit(value: Any) -> Unit | None:
+    if value in (None, ""):
+        return None
+    return db.session.scalar(sa.select(Unit).where(Unit.code == str(value)))
+
+
+def _due_at(info: UserTaskInfo, data: dict[str, Any]) -> datetime | None:
+    """``dueWorkingDays`` (a number, or the name of a data variable holding one) sets the deadline."""
+    raw = info.properties.get("dueWorkingDays")
+    if raw is None:
+        return None
+    value = data.get(raw, raw)
+    try:
+        days = int(value)
+    except (TypeError, ValueError):
+        raise ProcessError(f"{info.bpmn_id}: dueWorkingDays {raw!r} is not a number") from None
+    return add_working_days(utcnow(), days)
+
+
+def _new_task_row(instance: ProcessInstance, spiff_task: Any, info: UserTaskInfo) -> HumanTask:
+    role = role_for_lane(info.lane)
+    if role is None:
+        raise ProcessError(f"{info.bpmn_id}: lane {info.lane!r} names no known role")
+    data = spiff_task.data
+    assignee = None
+    if "assignee" in info.properties:
+        assignee = _resolve_user(data.get(info.properties["assignee"]))
+        if assignee is None:
+            raise ProcessError(f"{info.bpmn_id}: no user for assignee variable {info.properties['assignee']!r}")
+    unit = None
+    if "candidateUnit" in info.properties:
+        unit = _resolve_unit(data.get(info.properties["candidateUnit"]))
+        if unit is None:
+            raise ProcessError(f"{info.bpmn_id}: no unit for candidateUnit {info.properties['candidateUnit']!r}")
+    return HumanTask(
+        instance_id=instance.id, spiff_task_id=str(spiff_task.id), bpmn_id=info.bpmn_id, name=info.name,
+        process_id=instance.process_id, title=instance.title, lane=info.lane, role=role,
+        candidate_unit=unit, assignee=assignee, claimed_at=utcnow() if assignee else None,
+        form_key=info.form_key or "", priority=int(info.properties.get("priority", 50)),
+        due_at=_due_at(info, data), status=TaskStatus.OPEN,
+    )
+
+
+def _sync_inbox(instance: ProcessInstance, workflow: BpmnWorkflow) -> None:
+    """Open a row for every newly ready user task; cancel rows whose task the engine dropped."""
+    user_tasks = _user_tasks_of(instance)
+    ready = {str(t.id): t for t in workflow.get_tasks(state=TaskState.READY, manual=True)}
+    open_rows = db.session.scalars(
+        sa.select(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.status == TaskStatus.OPEN)
+    ).all()
+    known = {row.spiff_task_id for row in open_rows}
+    for row in open_rows:
+        if row.spiff_task_id not in ready:
+            row.status = TaskStatus.CANCELLED
+            _log(instance, "task_cancelled", task=row)
+    for spiff_id, spiff_task in ready.items():
+        if spiff_id in known:
+            continue
+        info = user_tasks.get(spiff_task.task_spec.bpmn_id)
+        if info is None:
+            raise ProcessError(f"{spiff_task.task_spec.bpmn_id}: not a user task of {instance.process_id}")
+        db.session.add(_new_task_row(instance, spiff_task, info))
+
+
+def _user_tasks_of(instance: ProcessInstance) -> dict[str, UserTaskInfo]:
+    loaded = registry().get(instance.process_id)
+    if loaded.content_hash == instance.spec.content_hash:
+        return loaded.user_tasks
+    spec, _ = registry().spec_objects(instance.spec)
+    return describe_user_tasks(spec)
+
+
+def _log(instance: ProcessInstance, type_: str, *, user: User | None = None, task: HumanTask | None = None,
+         data: dict[str, Any] | None = None) -> None:
+    decision = data.get("decision") if data else None
+    comment = (data.get("comment") or data.get("opinion")) if data else None
+    event = ProcessEvent(
+        instance_id=instance.id, user=user, type=type_, task_id=task.id if task else None,
+        bpmn_id=task.bpmn_id if task else None, task_name=task.name if task else None,
+        decision=str(decision) if decision is not None else None,
+        comment=str(comment) if comment else None, data=_jsonable(data) if data else None,
+    )
+    db.session.add(event)
+
+
+def log_event(instance: ProcessInstance, type_: str, *, user: User | None = None,
+              task: HumanTask | None = None, comment: str | None = None) -> None:
+    """Append an inbox operation (claim, release, chase…) to the instance history."""
+    _log(instance, type_, user=user, task=task, data={"comment": comment} if comment else None)
+
+
+def _jsonable(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: (v if isinstance(v, str | int | float | bool | type(None) | list | dict) else str(v))
+            for k, v in data.items()}
