@@ -189,7 +189,7 @@ def cleaned_data(spec: FormSpec, form: FlaskForm) -> dict[str, Any]:
 
 def validate_json(spec: FormSpec, data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list[str]]]:
     """Validate an API submission with the same form class as the HTML page."""
-    formdata = MultiDict()
+    formdata: MultiDict[str, str] = MultiDict()
     for f in spec.fields:
         value = data.get(f.name)
         if value is None:

@@ -25,7 +25,7 @@ def sweep_timers(now: datetime | None = None) -> int:
     return fired
 
 
-@shared_task(name="app.tasks.fire_due_timers", ignore_result=True)  # type: ignore[misc]
+@shared_task(name="app.tasks.fire_due_timers", ignore_result=True)
 def fire_due_timers() -> int:
     """Beat runs this every few seconds; it costs in proportion to what is due."""
     return sweep_timers()

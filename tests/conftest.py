@@ -75,7 +75,7 @@ def _clean_tables(request: pytest.FixtureRequest) -> Iterator[None]:
                 conn.exec_driver_sql("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE")
             else:
                 for table in tables:
-                    conn.exec_driver_sql(f'DELETE FROM "{table}"')
+                    conn.exec_driver_sql(f'DELETE FROM "{table}"')  # noqa: S608  (our own table names)
         db.session.remove()
 
 

@@ -54,10 +54,7 @@ def token() -> ResponseReturnValue:
         with write_transaction():
             user = accounts.authenticate(str(body.get("username", "")), str(body.get("password", "")),
                                          request.remote_addr or "?")
-            if user is None:
-                issued = None
-            else:
-                issued = accounts.issue_token(user)
+            issued = None if user is None else accounts.issue_token(user)
     except Throttled as exc:
         return error(429, exc.message)
     if issued is None:

@@ -11,7 +11,7 @@ from app.models import Plan, Role, Unit, User
 from app.roles import ROLE_LABELS
 from app.services import accounts, plans
 
-DEMO_PASSWORD = "Demo@2026"
+DEMO_PASSWORD = "Demo@2026"  # noqa: S105  (printed for the demo; not a real credential)
 
 UNITS = [
     ("KHB", "省政务服务绩效考核办公室", "office"),

@@ -98,10 +98,12 @@ def serve_command(host: str, port: int, web_workers: int, task_threads: int) -> 
         raise click.ClickException("instance/config.py has no SECRET_KEY: run `flask --app wsgi init` first")
     py = sys.executable
     children = {
-        "worker": subprocess.Popen([py, "-m", "celery", "-A", "wsgi.celery_app", "worker", "-B",
+        "worker": subprocess.Popen([  # noqa: S603  (our own interpreter, fixed arguments)
+            py, "-m", "celery", "-A", "wsgi.celery_app", "worker", "-B",
                                     "--pool=threads", f"--concurrency={task_threads}", "--loglevel=INFO",
                                     "--schedule", str(Path(current_app.instance_path) / "celerybeat-schedule")]),
-        "web": subprocess.Popen([py, "-m", "gunicorn", "-w", str(web_workers), "--threads", "4",
+        "web": subprocess.Popen([  # noqa: S603
+            py, "-m", "gunicorn", "-w", str(web_workers), "--threads", "4",
                                  "-b", f"{host}:{port}", "--access-logfile", "-", "wsgi:app"]),
     }
     click.echo(f"GovAssure on http://{host}:{port}  (web + worker + scheduler; Ctrl-C stops both)")

@@ -3,8 +3,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy import DateTime, MetaData
 from sqlalchemy.engine import Dialect
-from sqlalchemy.types import TypeDecorator
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.types import TypeDecorator
 
 # Named constraints make Alembic migrations reproducible on SQLite and PostgreSQL alike.
 NAMING_CONVENTION = {

@@ -43,7 +43,7 @@ def to_payload(rows: PlanRows) -> dict[str, Any]:
     top: list[dict[str, Any]] = []
     ordered: list[tuple[int, dict[str, Any]]] = []
     for i, row in enumerate(rows.indicators):
-        node = {k: row[k] for k in INDICATOR_COLUMNS if k != "parent"} | {"children": []}
+        node: dict[str, Any] = {k: row[k] for k in INDICATOR_COLUMNS if k != "parent"} | {"children": []}
         ordered.append((i, node))
         if row["code"]:
             nodes.setdefault(row["code"], node)

@@ -30,7 +30,7 @@ def hash_password(password: str) -> str:
 
 def check_password(user: User | None, password: str) -> bool:
     try:
-        ok = _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+        ok: bool = _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
     except (VerificationError, InvalidHashError):
         return False
     if user is not None and ok and _hasher.check_needs_rehash(user.password_hash):
@@ -148,7 +148,7 @@ def _throttled(username: str, ip: str) -> bool:
     )
     by_name = db.session.scalar(failures.where(LoginAttempt.username == username)) or 0
     by_ip = db.session.scalar(failures.where(LoginAttempt.ip == ip)) or 0
-    return by_name >= cfg["LOGIN_MAX_FAILURES"] or by_ip >= cfg["LOGIN_MAX_FAILURES_IP"]
+    return bool(by_name >= cfg["LOGIN_MAX_FAILURES"] or by_ip >= cfg["LOGIN_MAX_FAILURES_IP"])
 
 
 def authenticate(username: str, password: str, ip: str) -> User | None:

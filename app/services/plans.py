@@ -31,9 +31,11 @@ from app.workflow import hooks, runtime
 
 HUNDRED = Decimal(100)
 STAFF_ROLES = (Role.ADMIN, Role.ASSESSMENT_MANAGER, Role.REVIEWER, Role.LEADER)
-CYCLE_LABELS = {Cycle.YEAR: "年度", Cycle.HALF: "半年", Cycle.QUARTER: "季度", Cycle.MONTH: "月度"}
-STATUS_LABELS = {PlanStatus.DRAFT: "草稿", PlanStatus.IN_REVIEW: "审核中", PlanStatus.RETURNED: "已退回",
-                 PlanStatus.PUBLISHED: "已发布"}
+CYCLE_LABELS: dict[str, str] = {Cycle.YEAR: "年度", Cycle.HALF: "半年", Cycle.QUARTER: "季度", Cycle.MONTH: "月度"}
+STATUS_LABELS: dict[str, str] = {
+    PlanStatus.DRAFT: "草稿", PlanStatus.IN_REVIEW: "审核中", PlanStatus.RETURNED: "已退回",
+    PlanStatus.PUBLISHED: "已发布",
+}
 EVALUATOR_KINDS = ("role", "unit", "username")
 
 

@@ -104,7 +104,7 @@ def _candidate_ids(user: User, f: TaskFilter, after: int | None, limit: int, now
     branches = []
     base = sa.select(HumanTask.id).where(HumanTask.status == TaskStatus.OPEN)
     for role in sorted(user.roles):
-        scopes = [HumanTask.candidate_unit_id.is_(None)]
+        scopes: list[sa.ColumnElement[bool]] = [HumanTask.candidate_unit_id.is_(None)]
         if user.unit_id is not None:
             scopes.append(HumanTask.candidate_unit_id == user.unit_id)
         for scope in scopes:

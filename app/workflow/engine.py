@@ -35,7 +35,7 @@ def screen(code: str, mode: str) -> None:
             raise ScriptRejected(f"name {node.id!r} is not allowed")
 
 
-class GuardedEnvironment(TaskDataEnvironment):  # type: ignore[misc]
+class GuardedEnvironment(TaskDataEnvironment):
     def evaluate(self, expression: str, context: dict[str, Any], external_context: Any = None) -> Any:
         screen(expression, "eval")
         return super().evaluate(expression, context, external_context)

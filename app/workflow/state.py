@@ -13,7 +13,7 @@ from SpiffWorkflow.util.task import TaskState
 from app.workflow.engine import SCRIPT_ENGINE
 
 
-class SpecFreeWorkflowConverter(BpmnWorkflowConverter):  # type: ignore[misc]
+class SpecFreeWorkflowConverter(BpmnWorkflowConverter):
     """Leaves the spec out of an instance's state: each spec version is stored once (process_spec).
 
     Restoring takes the already-parsed spec objects in place of their dicts, which the registry
