@@ -13,6 +13,7 @@ from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
+from flask import current_app
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import CycleTimerEventDefinition, TimerEventDefinition
 from SpiffWorkflow.exceptions import WorkflowException
@@ -69,19 +70,14 @@ class Registry:
             return self._restored[row.id]
 
 
-_registry: Registry | None = None
-
-
 def load_registry(directory: Path) -> Registry:
-    global _registry
-    if _registry is None or _registry.directory != directory:
-        _registry = Registry(directory, parse_directory(directory))
-    return _registry
+    """Parse ``directory`` (each app keeps its own registry in ``app.extensions["bpmn"]``)."""
+    return Registry(directory, parse_directory(directory))
 
 
 def registry() -> Registry:
-    assert _registry is not None, "load_registry() runs in create_app()"
-    return _registry
+    registry: Registry = current_app.extensions["bpmn"]
+    return registry
 
 
 # ----------------------------------------------------------------------------- spec rows

@@ -1,0 +1,44 @@
+# GovAssure — the two commands: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+FLASK := $(VENV)/bin/flask --app wsgi
+STAMP := $(VENV)/.installed
+
+.PHONY: run test test-sqlite test-postgres lint bench install system-packages init demo clean
+
+$(STAMP): setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -U pip wheel
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Debian packages the app needs (CJK fonts, PDF rendering, the browser tests, PostgreSQL for tests).
+system-packages:
+	@tools/system-packages.sh
+
+init: install
+	$(FLASK) init
+
+demo: init
+	$(FLASK) demo
+
+## make run: install, initialise instance/, load demo data, start web + worker + scheduler on :5000
+run: system-packages demo
+	$(FLASK) serve --host 127.0.0.1 --port 5000
+
+## make test: the whole suite on SQLite, then again on a throwaway PostgreSQL
+test: system-packages install
+	tools/test.sh
+
+lint: install
+	$(VENV)/bin/ruff check app tests bench wsgi.py
+	$(VENV)/bin/mypy
+
+bench: system-packages install
+	tools/bench.sh
+
+clean:
+	rm -rf $(VENV) build *.egg-info
