@@ -1,0 +1,152 @@
+"""Playwright drives Debian's Chromium through the real pages: login → plan → inbox → review → approve.
+
+Screenshots land in tests/_artifacts/ for a person to look at.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from playwright.sync_api import Page, expect
+from werkzeug.serving import make_server
+
+from tests.conftest import PASSWORD
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage"]
+ARTIFACTS = Path(__file__).parent / "_artifacts"
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict) -> dict:  # type: ignore[type-arg]
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"Chromium not found at {CHROMIUM}: install Debian's chromium (tools/system-packages.sh)")
+    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS}
+
+
+@pytest.fixture
+def live_server(app: Flask) -> Iterator[str]:
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(5)
+
+
+def shot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def login(page: Page, base: str, username: str) -> None:
+    page.goto(base + "/login")
+    page.get_by_label("用户名").fill(username)
+    page.get_by_label("密码").fill(PASSWORD)
+    page.get_by_role("button", name="登录").click()
+    expect(page.get_by_role("link", name="我的待办").first).to_be_visible()
+
+
+def logout(page: Page) -> None:
+    page.get_by_role("button", name="退出").click()
+
+
+def test_plan_review_round_trip_in_the_browser(people, live_server: str, page: Page) -> None:
+    base = live_server
+    page.set_viewport_size({"width": 1400, "height": 900})
+
+    # The manager drafts a plan in the editor; the first attempt has a weight error shown in place.
+    login(page, base, "manager")
+    page.get_by_role("link", name="考核计划").click()
+    page.get_by_role("link", name="制定计划").click()
+    page.get_by_label("计划名称").fill("2027年度运维服务绩效考核计划")
+    page.locator("#period_start").fill("2027-01-01")
+    page.locator("#period_end").fill("2027-12-31")
+    rows = [("A", "", "服务质量", "60"), ("A1", "A", "响应及时率", "50"), ("A2", "A", "服务态度", "40"),
+            ("B", "", "系统运行", "40")]
+    for i, (code, parent, name, weight) in enumerate(rows):
+        if i:
+            page.get_by_role("button", name="添加指标").click()
+        row = page.locator("#indicators tbody tr[data-row]").nth(i)
+        row.get_by_label("编码", exact=True).fill(code)
+        row.get_by_label("上级编码").fill(parent)
+        row.get_by_label("指标名称").fill(name)
+        row.get_by_label("权重", exact=True).fill(weight)
+    expect(page.locator("#weight-sums")).to_contain_text("A 的下级：90（应为 100）")
+    page.locator("input[name=objects]").first.check()
+    page.get_by_role("button", name="保存草稿").click()
+    expect(page.get_by_text("「服务质量」的下级指标权重之和为 90，应为 100。")).to_be_visible()
+    shot(page, "01-plan-editor-errors")
+    page.locator("#indicators tbody tr[data-row]").nth(2).get_by_label("权重", exact=True).fill("50")
+    page.get_by_role("button", name="保存草稿").click()
+    expect(page.get_by_text("计划草稿已保存。")).to_be_visible()
+    page.get_by_role("button", name="提交审核").click()
+    expect(page.get_by_text("已提交审核。")).to_be_visible()
+    logout(page)
+
+    # The reviewer finds it in 组待办, returns it without a comment first (error in place), then with one.
+    login(page, base, "reviewer")
+    page.get_by_role("link", name="组待办").first.click()
+    expect(page.get_by_role("link", name="审核考核计划")).to_be_visible()
+    shot(page, "02-inbox-candidate")
+    page.get_by_role("link", name="审核考核计划").click()
+    page.get_by_label("退回修改").check()
+    page.get_by_role("button", name="提交").click()
+    expect(page.get_by_text("此种情况下必须填写此项。")).to_be_visible()
+    shot(page, "03-task-validation")
+    page.get_by_label("审核意见").fill("A2 服务态度的评估标准请写明回访比例。")
+    page.get_by_role("button", name="提交").click()
+    expect(page.locator("#diagram[data-rendered=true]")).to_be_attached(timeout=10000)
+    expect(page.get_by_text("A2 服务态度的评估标准请写明回访比例。")).to_be_visible()
+    logout(page)
+
+    # The author revises in the same instance: the task is already in 我的待办.
+    login(page, base, "manager")
+    page.get_by_role("link", name="修改考核计划").click()
+    page.get_by_label("修改说明").fill("已补充回访比例。")
+    page.get_by_role("button", name="提交").click()
+    logout(page)
+
+    login(page, base, "reviewer")
+    page.get_by_role("link", name="组待办").first.click()
+    page.get_by_role("link", name="审核考核计划").click()
+    page.get_by_label("通过").check()
+    page.get_by_role("button", name="提交").click()
+    expect(page.locator("#diagram[data-rendered=true]")).to_be_attached(timeout=10000)
+    expect(page.get_by_text("流程结束")).to_be_visible()
+    expect(page.locator(".djs-element.step-completed")).not_to_have_count(0)
+    shot(page, "04-instance-completed")
+    page.get_by_role("link", name="已办").first.click()
+    expect(page.get_by_role("link", name="审核考核计划")).to_have_count(2)
+    shot(page, "05-inbox-done")
+    logout(page)
+
+    login(page, base, "manager")
+    page.get_by_role("link", name="考核计划").click()
+    page.get_by_role("link", name="2027年度运维服务绩效考核计划").click()
+    expect(page.get_by_text("已发布").first).to_be_visible()
+    expect(page.get_by_role("link", name="修改计划")).to_have_count(0)
+    shot(page, "06-plan-published")
+
+
+def test_instance_page_marks_the_current_step(people, api_as, live_server: str, page: Page) -> None:
+    from tests.conftest import plan_payload
+    manager = api_as("manager")
+    plan_id = manager.post("/plans", plan_payload()).json["id"]
+    instance_id = manager.post(f"/plans/{plan_id}/submit").json["instance_id"]
+    page.set_viewport_size({"width": 1400, "height": 900})
+    login(page, live_server, "reviewer")
+    page.goto(f"{live_server}/instances/{instance_id}")
+    expect(page.locator("#diagram[data-rendered=true]")).to_be_attached(timeout=10000)
+    expect(page.locator('.djs-element.step-current[data-element-id="review_plan"]')).to_have_count(1)
+    expect(page.locator('.djs-element.step-completed[data-element-id="start"]')).to_have_count(1)
+    shot(page, "07-instance-current-step")
