@@ -127,7 +127,7 @@ def serve_command(host: str, port: int, web_workers: int, task_threads: int) -> 
             proc.terminate()
     for proc in children.values():
         try:
-            proc.wait(timeout=30)
+            proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
     sys.exit(rc)
