@@ -161,8 +161,9 @@ def list_tasks(user: User, f: TaskFilter) -> TaskPage:
 
 def count_tasks(user: User, scope: str, cap: int = 100) -> int:
     """Badge counts, capped so a busy group inbox never costs a full count (the page shows 99+)."""
+    ids: sa.Select[Any] | sa.CompoundSelect[Any]
     if scope == "candidate":
-        ids: sa.Select[Any] | sa.CompoundSelect[Any] = _candidate_ids(user, TaskFilter(scope=scope), None, cap, utcnow())
+        ids = _candidate_ids(user, TaskFilter(scope=scope), None, cap, utcnow())
     elif scope == "mine":
         ids = sa.select(HumanTask.id).where(HumanTask.assignee_id == user.id,
                                             HumanTask.status == TaskStatus.OPEN).limit(cap)
