@@ -35,8 +35,9 @@ class ProcessSpec(Base):
     process_id: Mapped[str] = mapped_column(String(100), index=True)
     content_hash: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(200))
-    spec_json: Mapped[str] = mapped_column(Text)      # serialized spec + subprocess specs
-    bpmn_xml: Mapped[str] = mapped_column(Text)       # the diagram, for the instance page
+    # Large and rarely needed (an old version's first load; the diagram page): loaded on access only.
+    spec_json: Mapped[str] = mapped_column(Text, deferred=True)   # serialized spec + subprocess specs
+    bpmn_xml: Mapped[str] = mapped_column(Text, deferred=True)    # the diagram, for the instance page
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
