@@ -1,6 +1,7 @@
 """我的待办 / 组待办 / 已办, the task page and its form."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
@@ -84,29 +85,27 @@ def task(task_id: int) -> ResponseReturnValue:
                            **_task_context(task)), status
 
 
-@bp.route("/tasks/<int:task_id>/claim", methods=["POST"])
-@login_required
-def claim(task_id: int) -> ResponseReturnValue:
+def _inbox_operation(operation: Callable[[Any, int], Any], task_id: int, done: str, category: str) -> None:
+    """Run a claim/release in its own transaction; a conflict is explained, anything else refused."""
     try:
         with write_transaction():
-            task_service.claim(current_user, task_id)
-        flash("已认领，任务已移入“我的待办”。", "success")
+            operation(current_user, task_id)
+        flash(done, category)
     except Conflict as exc:
         flash(exc.message, "warning")
     except ServiceError as exc:
         abort(exc.status)
+
+
+@bp.route("/tasks/<int:task_id>/claim", methods=["POST"])
+@login_required
+def claim(task_id: int) -> ResponseReturnValue:
+    _inbox_operation(task_service.claim, task_id, "已认领，任务已移入“我的待办”。", "success")
     return redirect(url_for("inbox.task", task_id=task_id))
 
 
 @bp.route("/tasks/<int:task_id>/unclaim", methods=["POST"])
 @login_required
 def unclaim(task_id: int) -> ResponseReturnValue:
-    try:
-        with write_transaction():
-            task_service.unclaim(current_user, task_id)
-        flash("已释放，任务回到“组待办”。", "info")
-    except Conflict as exc:
-        flash(exc.message, "warning")
-    except ServiceError as exc:
-        abort(exc.status)
+    _inbox_operation(task_service.unclaim, task_id, "已释放，任务回到“组待办”。", "info")
     return redirect(url_for("inbox.index", scope="candidate"))
