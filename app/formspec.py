@@ -26,7 +26,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import InputRequired, Length, NumberRange, Optional, ValidationError
+from wtforms.validators import InputRequired, Length, NumberRange, Optional, StopValidation, ValidationError
 
 FIELD_TYPES = {"string", "textarea", "choice", "integer", "decimal", "date", "boolean"}
 KNOWN_KEYS = {"name", "type", "label", "required", "choices", "help", "max_length", "min", "max",
@@ -119,22 +119,40 @@ def load_form_specs(directory: Path) -> dict[str, FormSpec]:
     return specs
 
 
-class RequiredWhen:
-    """Required only when another field has a given value (e.g. a comment when returning)."""
+def _is_empty(field: Field) -> bool:
+    """Nothing submitted: a number 0 or a False box is a value, a blank string is not."""
+    raw = field.raw_data[0] if field.raw_data else None
+    return field.data is None or (isinstance(field.data, str) and not field.data.strip()) or raw in (None, "")
 
-    def __init__(self, conditions: dict[str, str], labels: dict[str, str]) -> None:
+
+class RequiredWhen:
+    """Required only when another field has a given value (e.g. a comment when returning);
+    otherwise optional, so an empty value is fine and skips the remaining checks."""
+
+    def __init__(self, conditions: dict[str, str]) -> None:
         self.conditions = conditions
-        self.labels = labels
+        self.field_flags = {"optional": True}
 
     def __call__(self, form: FlaskForm, field: Field) -> None:
-        if all(str(form[k].data) == v for k, v in self.conditions.items()) and not (field.data or "").strip():
-            raise ValidationError("此种情况下必须填写此项。")
+        required = all(str(form[k].data) == v for k, v in self.conditions.items())
+        if not _is_empty(field):
+            return
+        if required:
+            field.errors[:] = []
+            raise StopValidation("此种情况下必须填写此项。")
+        field.errors[:] = []
+        raise StopValidation()
 
 
-def _wtf_field(spec: FieldSpec, labels: dict[str, str]) -> Field:
+def _finite(form: FlaskForm, field: Field) -> None:
+    if isinstance(field.data, Decimal) and not field.data.is_finite():
+        raise ValidationError("须为有限的数字。")
+
+
+def _wtf_field(spec: FieldSpec) -> Field:
     validators: list[Any] = [InputRequired(message="此项为必填项。")] if spec.required else [Optional()]
     if spec.required_when:
-        validators = [RequiredWhen(spec.required_when, labels)]
+        validators = [RequiredWhen(spec.required_when)]
     if spec.max_length:
         validators.append(Length(max=spec.max_length, message=f"最多 {spec.max_length} 个字符。"))
     if spec.min is not None or spec.max is not None:
@@ -151,6 +169,7 @@ def _wtf_field(spec: FieldSpec, labels: dict[str, str]) -> Field:
         case "integer":
             return IntegerField(**kwargs)
         case "decimal":
+            kwargs["validators"] = [*validators, _finite]
             return DecimalField(**kwargs)
         case "date":
             return DateField(**kwargs)
@@ -161,8 +180,7 @@ def _wtf_field(spec: FieldSpec, labels: dict[str, str]) -> Field:
 
 
 def build_form_class(spec: FormSpec) -> type[FlaskForm]:
-    labels = {f.name: f.label for f in spec.fields}
-    attrs = {f.name: _wtf_field(f, labels) for f in spec.fields}
+    attrs = {f.name: _wtf_field(f) for f in spec.fields}
     return type(f"TaskForm_{spec.key}", (FlaskForm,), attrs)
 
 
@@ -190,16 +208,22 @@ def cleaned_data(spec: FormSpec, form: FlaskForm) -> dict[str, Any]:
 def validate_json(spec: FormSpec, data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list[str]]]:
     """Validate an API submission with the same form class as the HTML page."""
     formdata: MultiDict[str, str] = MultiDict()
+    type_errors: dict[str, list[str]] = {}
     for f in spec.fields:
         value = data.get(f.name)
         if value is None:
             continue
         if f.type == "boolean":
-            if value:
+            # Only JSON true/false: the string "false" must not tick a box.
+            if value is True:
                 formdata.add(f.name, "y")
+            elif value is not False:
+                type_errors[f.name] = ["须为 true 或 false。"]
         else:
             formdata.add(f.name, str(value))
     form = build_form_class(spec)(formdata=formdata, meta={"csrf": False})
-    if not form.validate():
-        return {}, {name: [str(m) for m in messages] for name, messages in form.errors.items()}
+    valid = form.validate()
+    if not valid or type_errors:
+        errors = {name: [str(m) for m in messages] for name, messages in form.errors.items()}
+        return {}, {**errors, **type_errors}
     return cleaned_data(spec, form), {}

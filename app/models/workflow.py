@@ -5,6 +5,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -96,6 +97,8 @@ class HumanTask(Base):
     role: Mapped[str] = mapped_column(String(32))
     candidate_unit_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"))
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    # Assigned by the process itself (the ``assignee`` property): only an admin may release it.
+    pinned: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     form_key: Mapped[str] = mapped_column(String(100))
     priority: Mapped[int] = mapped_column(default=50)
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

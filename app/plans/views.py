@@ -8,7 +8,7 @@ from flask_login import current_user, login_required
 
 from app.database import write_transaction
 from app.extensions import db
-from app.models import HumanTask, Plan, TaskStatus, Unit
+from app.models import HumanTask, Plan, Role, TaskStatus, Unit
 from app.plans import bp, rows
 from app.services import plans as plan_service
 from app.services.errors import Invalid, ServiceError
@@ -34,6 +34,8 @@ def index() -> ResponseReturnValue:
 @bp.route("/new", methods=["GET", "POST"])
 @login_required
 def new() -> ResponseReturnValue:
+    if not current_user.has_role(Role.ASSESSMENT_MANAGER):
+        abort(403)
     if request.method == "GET":
         return _editor(EMPTY, None)
     plan_rows = rows.from_form(request.form)

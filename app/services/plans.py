@@ -283,7 +283,7 @@ def _locked(plan: Plan) -> Plan:
     """Re-read the plan under a row lock, so two submissions cannot both see a draft."""
     query = sa.select(Plan).where(Plan.id == plan.id).execution_options(populate_existing=True)
     if db.engine.dialect.name == "postgresql":
-        query = query.with_for_update()
+        query = query.with_for_update(of=Plan)  # not the outer-joined author/unit rows
     return db.session.execute(query).scalar_one()
 
 

@@ -73,15 +73,21 @@ def _encode_cursor(values: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str) -> dict[str, Any]:
+def _decode_cursor(cursor: str, scope: str) -> dict[str, Any]:
+    """A cursor from this scope's previous page: ``{"id"}``, plus an aware ``"at"`` for 已办."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         values = json.loads(base64.urlsafe_b64decode(padded))
         if not isinstance(values, dict) or not isinstance(values.get("id"), int):
             raise ValueError
+        if scope == "done":
+            at = datetime.fromisoformat(values["at"]) if isinstance(values.get("at"), str) else None
+            if at is None or at.tzinfo is None:
+                raise ValueError
+            values["at"] = at
         return values
-    except ValueError:
-        raise Invalid("无效的分页游标", {"cursor": ["无效的分页游标。"]}) from None
+    except (ValueError, KeyError, TypeError):
+        raise Invalid("无效的分页游标", {"cursor": ["无效的分页游标，请从第一页重新浏览。"]}) from None
 
 
 def _common_filters(query: sa.Select[Any], f: TaskFilter, now: datetime) -> sa.Select[Any]:
@@ -125,7 +131,7 @@ def list_tasks(user: User, f: TaskFilter) -> TaskPage:
         raise Invalid("未知的范围", {"scope": [f"须为 {', '.join(SCOPES)} 之一。"]})
     limit = max(1, min(f.limit, 100))
     now = utcnow()
-    cursor = _decode_cursor(f.cursor) if f.cursor else None
+    cursor = _decode_cursor(f.cursor, f.scope) if f.cursor else None
     after = cursor["id"] if cursor else None
     # Rows are shown with their holder, unit and completer: load those in three queries, not 3 × N.
     query = sa.select(HumanTask).options(
@@ -143,7 +149,7 @@ def list_tasks(user: User, f: TaskFilter) -> TaskPage:
     else:
         query = _common_filters(query.where(HumanTask.completed_by_id == user.id), f, now)
         if cursor:
-            at = datetime.fromisoformat(cursor["at"])
+            at = cursor["at"]
             query = query.where(sa.or_(HumanTask.completed_at < at,
                                        sa.and_(HumanTask.completed_at == at, HumanTask.id < cursor["id"])))
         query = query.order_by(HumanTask.completed_at.desc(), HumanTask.id.desc())
@@ -199,7 +205,7 @@ def _lock(task_id: int) -> tuple[HumanTask, ProcessInstance]:
         raise NotFound("任务不存在")
     query = sa.select(ProcessInstance).where(ProcessInstance.id == instance_id)
     if is_postgres():
-        query = query.with_for_update()
+        query = query.with_for_update(of=ProcessInstance)
     instance = db.session.execute(query.execution_options(populate_existing=True)).scalar_one()
     task = db.session.execute(
         sa.select(HumanTask).where(HumanTask.id == task_id).execution_options(populate_existing=True)
@@ -238,6 +244,8 @@ def unclaim(user: User, task_id: int) -> HumanTask:
         return task
     if task.assignee_id != user.id and not user.is_admin:
         raise Forbidden("只有认领人或管理员可以释放此任务")
+    if task.pinned and not user.is_admin:
+        raise Conflict(f"此任务由流程指派给 {_holder_name(task)}，不能释放；如需转办请联系管理员")
     if task.status != TaskStatus.OPEN:
         raise Conflict("此任务已结束")
     task.assignee = None

@@ -20,19 +20,32 @@ SAFE_BUILTIN_NAMES = (
 SAFE_BUILTINS: dict[str, Any] = {name: getattr(builtins, name) for name in SAFE_BUILTIN_NAMES}
 
 
+# Attributes that lead from an ordinary object back to frames, code and globals (and so to the real
+# builtins) without any underscore: generator/coroutine frames, frame and traceback links, and the
+# string formatting that can read attributes by name. The same set RestrictedPython refuses.
+BLOCKED_ATTRIBUTES = frozenset({
+    "gi_frame", "gi_code", "gi_yieldfrom", "cr_frame", "cr_code", "cr_await", "ag_frame", "ag_code",
+    "ag_await", "f_back", "f_globals", "f_locals", "f_builtins", "f_code", "f_trace", "tb_frame", "tb_next",
+    "format", "format_map", "mro",
+})
+
+
 class ScriptRejected(PermissionError):
     """A BPMN script or expression used a construct the screen does not allow."""
 
 
 def screen(code: str, mode: str) -> None:
-    """Refuse imports, global statements and any dunder/private name or attribute."""
+    """Refuse imports, global statements, any dunder/private name or attribute, the frame/code
+    attributes above, and dunder strings (a subscript such as ``x['__builtins__']``)."""
     for node in ast.walk(ast.parse(code, mode=mode)):
         if isinstance(node, ast.Import | ast.ImportFrom | ast.Global | ast.Nonlocal):
             raise ScriptRejected("import/global statements are not allowed")
-        if isinstance(node, ast.Attribute) and node.attr.startswith("_"):
+        if isinstance(node, ast.Attribute) and (node.attr.startswith("_") or node.attr in BLOCKED_ATTRIBUTES):
             raise ScriptRejected(f"access to attribute {node.attr!r} is not allowed")
         if isinstance(node, ast.Name) and node.id.startswith("_"):
             raise ScriptRejected(f"name {node.id!r} is not allowed")
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and "__" in node.value:
+            raise ScriptRejected("strings naming dunder attributes are not allowed")
 
 
 class GuardedEnvironment(TaskDataEnvironment):

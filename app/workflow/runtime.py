@@ -262,7 +262,8 @@ def _new_task_row(instance: ProcessInstance, spiff_task: Any, info: UserTaskInfo
     return HumanTask(
         instance_id=instance.id, spiff_task_id=str(spiff_task.id), bpmn_id=info.bpmn_id, name=info.name,
         process_id=instance.process_id, title=instance.title, lane=info.lane, role=role,
-        candidate_unit=unit, assignee=assignee, claimed_at=utcnow() if assignee else None,
+        candidate_unit=unit, assignee=assignee, pinned=assignee is not None,
+        claimed_at=utcnow() if assignee else None,
         form_key=info.form_key or "", priority=int(info.properties.get("priority", 50)),
         due_at=_due_at(info, data), status=TaskStatus.OPEN,
     )
