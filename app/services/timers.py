@@ -25,7 +25,7 @@ def fire_instance(instance_id: int, now: datetime) -> bool:
         ProcessInstance.id == instance_id, ProcessInstance.next_timer_at <= now,
         ProcessInstance.status == InstanceStatus.RUNNING)
     if is_postgres():
-        query = query.with_for_update(skip_locked=True)
+        query = query.with_for_update(skip_locked=True, of=ProcessInstance)
     instance = db.session.execute(query.execution_options(populate_existing=True)).scalar_one_or_none()
     if instance is None:
         return False
