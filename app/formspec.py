@@ -179,9 +179,16 @@ def _wtf_field(spec: FieldSpec) -> Field:
     raise FormSpecError(f"unknown field type {spec.type!r}")
 
 
+_form_classes: dict[int, tuple[FormSpec, type[FlaskForm]]] = {}
+
+
 def build_form_class(spec: FormSpec) -> type[FlaskForm]:
-    attrs = {f.name: _wtf_field(f) for f in spec.fields}
-    return type(f"TaskForm_{spec.key}", (FlaskForm,), attrs)
+    """The WTForms class for a spec, built once per loaded spec (specs are immutable)."""
+    cached = _form_classes.get(id(spec))
+    if cached is None or cached[0] is not spec:
+        attrs = {f.name: _wtf_field(f) for f in spec.fields}
+        cached = _form_classes[id(spec)] = (spec, type(f"TaskForm_{spec.key}", (FlaskForm,), attrs))
+    return cached[1]
 
 
 def _plain(value: Any) -> Any:

@@ -77,8 +77,14 @@ class HumanTask(Base):
 
     __tablename__ = "human_task"
     __table_args__ = (
-        # 组待办: open tasks of a role, optionally restricted to a unit, newest first.
-        Index("ix_human_task_candidate", "status", "role", "candidate_unit_id", "id"),
+        # 组待办: unclaimed tasks of a role — for any unit, or for one unit — newest first. Partial
+        # indexes (predicates without parameters, so PostgreSQL's generic plans can use them too)
+        # hold only unclaimed rows and let each branch of the candidate query read its page in order.
+        Index("ix_human_task_pool_anyunit", "status", "role", "id",
+              postgresql_where=sa.text("candidate_unit_id IS NULL AND assignee_id IS NULL"),
+              sqlite_where=sa.text("candidate_unit_id IS NULL AND assignee_id IS NULL")),
+        Index("ix_human_task_pool_unit", "status", "role", "candidate_unit_id", "id",
+              postgresql_where=sa.text("assignee_id IS NULL"), sqlite_where=sa.text("assignee_id IS NULL")),
         # 我的待办: open tasks held by a user.
         Index("ix_human_task_assignee", "assignee_id", "status", "id"),
         # 已办: tasks completed by a user, most recent first.

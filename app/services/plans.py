@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 
@@ -317,16 +317,20 @@ def submit_plan(user: User, plan: Plan) -> ProcessInstance:
 @hooks.on_case_change("plan")
 def _follow_instance(instance: ProcessInstance) -> None:
     """Copy the BPMN's ``case_status`` onto the plan; publication makes it read-only."""
-    plan_id = int(str(instance.business_key).split(":", 1)[1])
-    plan = db.session.get(Plan, plan_id)
     status = instance.case_status
-    if plan is None or status is None or status == plan.status:
+    if status is None:
         return
     if status not in {s.value for s in PlanStatus}:
         raise runtime.ProcessError(f"plan_approval set unknown case_status {status!r}")
-    plan.status = status
+    plan_id = int(str(instance.business_key).split(":", 1)[1])
+    values: dict[str, Any] = {"status": status}
     if status == PlanStatus.PUBLISHED:
-        plan.published_at = utcnow()
+        values["published_at"] = utcnow()
+    # One UPDATE, no load: this runs on every step of every plan instance. A Plan already in this
+    # session is not refreshed (callers that show it afterwards reload it).
+    table = cast(sa.Table, Plan.__table__)  # Core UPDATE: no ORM bookkeeping on this hot path
+    db.session.execute(sa.update(table).where(table.c.id == plan_id, table.c.status != status)
+                       .values(updated_at=utcnow(), **values))
 
 
 # ----------------------------------------------------------------------------- output

@@ -106,7 +106,8 @@ def _candidate_ids(user: User, f: TaskFilter, after: int | None, limit: int, now
     """Ids of open tasks the user may claim or complete, newest first.
 
     One small index range scan per (role, unit scope) — a UNION of branches instead of one OR
-    query — so the cost follows the page size, not the number of open tasks.
+    query — so the cost follows the page size, not the number of open tasks. The branches'
+    ``IS NULL`` terms match the partial indexes ``ix_human_task_pool_*`` exactly.
     """
     branches = []
     base = sa.select(HumanTask.id).where(HumanTask.status == TaskStatus.OPEN)
@@ -133,13 +134,16 @@ def list_tasks(user: User, f: TaskFilter) -> TaskPage:
     now = utcnow()
     cursor = _decode_cursor(f.cursor, f.scope) if f.cursor else None
     after = cursor["id"] if cursor else None
-    # Rows are shown with their holder, unit and completer: load those in three queries, not 3 × N.
+    # Rows are shown with their holder, unit and completer: joined in the same statement (and
+    # nothing more of those users), so a page is one query whatever its size.
     query = sa.select(HumanTask).options(
-        so.selectinload(HumanTask.assignee), so.selectinload(HumanTask.candidate_unit),
-        so.selectinload(HumanTask.completed_by))
+        so.joinedload(HumanTask.assignee).lazyload("*"), so.joinedload(HumanTask.completed_by).lazyload("*"),
+        so.joinedload(HumanTask.candidate_unit))
     if f.scope == "candidate":
-        query = query.where(HumanTask.id.in_(_candidate_ids(user, f, after, limit + 1, now)))
-        query = query.order_by(HumanTask.id.desc())
+        # Cap the union to one page before joining back, so the join touches limit + 1 rows.
+        union = _candidate_ids(user, f, after, limit + 1, now).subquery()
+        page_ids = sa.select(union.c.id).order_by(union.c.id.desc()).limit(limit + 1)
+        query = query.where(HumanTask.id.in_(page_ids)).order_by(HumanTask.id.desc())
     elif f.scope == "mine":
         query = _common_filters(query.where(HumanTask.assignee_id == user.id,
                                             HumanTask.status == TaskStatus.OPEN), f, now)
@@ -199,18 +203,22 @@ def form_spec(task: HumanTask) -> FormSpec:
 # ----------------------------------------------------------------------------- changing tasks
 
 def _lock(task_id: int) -> tuple[HumanTask, ProcessInstance]:
-    """Lock the task's instance row, then re-read the task: after the lock it is current."""
-    instance_id = db.session.scalar(sa.select(HumanTask.instance_id).where(HumanTask.id == task_id))
-    if instance_id is None:
-        raise NotFound("任务不存在")
-    query = sa.select(ProcessInstance).where(ProcessInstance.id == instance_id)
+    """Read the task with its instance (and spec version) in one statement, locking the instance row.
+
+    On PostgreSQL a concurrent completion waits here and then reads the committed task; on SQLite
+    the write transaction already holds the database lock.
+    """
+    query = (sa.select(HumanTask, ProcessInstance)
+             .join(ProcessInstance, HumanTask.instance_id == ProcessInstance.id)
+             .where(HumanTask.id == task_id)
+             .options(so.joinedload(ProcessInstance.spec, innerjoin=True))
+             .execution_options(populate_existing=True))
     if is_postgres():
         query = query.with_for_update(of=ProcessInstance)
-    instance = db.session.execute(query.execution_options(populate_existing=True)).scalar_one()
-    task = db.session.execute(
-        sa.select(HumanTask).where(HumanTask.id == task_id).execution_options(populate_existing=True)
-    ).scalar_one()
-    return task, instance
+    row = db.session.execute(query).one_or_none()
+    if row is None:
+        raise NotFound("任务不存在")
+    return row[0], row[1]
 
 
 def _check_may_act(user: User, task: HumanTask) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
+import sqlalchemy.orm as so
 from flask import current_app
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import CycleTimerEventDefinition, TimerEventDefinition
@@ -124,6 +125,7 @@ def _timer_due_times(workflow: BpmnWorkflow) -> list[datetime]:
 
 
 def save(instance: ProcessInstance, workflow: BpmnWorkflow) -> None:
+    """Store the pruned engine state and the earliest timer; mark the instance completed at the end."""
     prune_history(workflow)
     instance.state_json = dump_state(workflow)
     instance.serializer_version = STATE_VERSION
@@ -138,17 +140,22 @@ def save(instance: ProcessInstance, workflow: BpmnWorkflow) -> None:
 # ----------------------------------------------------------------------------- running
 
 def _advance(instance: ProcessInstance, workflow: BpmnWorkflow) -> None:
-    """Fire due timers and run every engine step, then sync the inbox and save."""
+    """Fire due timers and run every engine step, then sync the inbox and save.
+
+    Everything is collected in the session and written by one flush at the end (the caller's),
+    so each row is written once per step.
+    """
     try:
         workflow.refresh_timers()
         workflow.do_engine_steps()
     except WorkflowException as exc:
         raise ProcessError(str(exc).strip(". ")) from exc
-    _record_trail(instance, workflow)
-    instance.case_status = _case_status(workflow) or instance.case_status
-    _sync_inbox(instance, workflow)
-    save(instance, workflow)
-    hooks.notify(instance)
+    with db.session.no_autoflush:
+        _record_trail(instance, workflow)
+        instance.case_status = _case_status(workflow) or instance.case_status
+        _sync_inbox(instance, workflow)
+        save(instance, workflow)
+        hooks.notify(instance)
 
 
 def start(process_id: str, *, data: dict[str, Any], business_key: str | None, title: str,
@@ -172,7 +179,8 @@ def start(process_id: str, *, data: dict[str, Any], business_key: str | None, ti
 
 def complete(instance: ProcessInstance, task: HumanTask, user: User, data: dict[str, Any]) -> None:
     """Complete one ready user task with validated form data; the caller checked who may do it."""
-    workflow = load(instance)
+    with db.session.no_autoflush:
+        workflow = load(instance)
     try:
         spiff_task = workflow.get_task_from_id(UUID(task.spiff_task_id))
     except Exception as exc:  # TaskNotFoundException: the inbox row is out of step with the engine
@@ -222,7 +230,8 @@ def _record_trail(instance: ProcessInstance, workflow: BpmnWorkflow) -> None:
 def _resolve_user(value: Any) -> User | None:
     if value in (None, ""):
         return None
-    return db.session.scalar(sa.select(User).where(User.username == str(value)))
+    query = sa.select(User).where(User.username == str(value))
+    return db.session.scalar(query.options(so.lazyload(User.role_rows), so.lazyload(User.unit)))
 
 
 def _resolve_unit(value: Any) -> Unit | None:
@@ -273,9 +282,10 @@ def _sync_inbox(instance: ProcessInstance, workflow: BpmnWorkflow) -> None:
     """Open a row for every newly ready user task; cancel rows whose task the engine dropped."""
     user_tasks = _user_tasks_of(instance)
     ready = {str(t.id): t for t in workflow.get_tasks(state=TaskState.READY, manual=True)}
-    open_rows = db.session.scalars(
+    # Read without autoflush: a row completed in this step is still open in the table, not in memory.
+    open_rows = [row for row in db.session.scalars(
         sa.select(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.status == TaskStatus.OPEN)
-    ).all()
+    ) if row.status == TaskStatus.OPEN]
     known = {row.spiff_task_id for row in open_rows}
     for row in open_rows:
         if row.spiff_task_id not in ready:

@@ -1,0 +1,1 @@
+"""Benchmarks run by ``make bench`` (tools/bench.sh). Figures, not assertions: nothing here fails on a goal."""
