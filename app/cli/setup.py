@@ -100,7 +100,7 @@ def serve_command(host: str, port: int, web_workers: int, task_threads: int) -> 
     children = {
         "worker": subprocess.Popen([  # noqa: S603  (our own interpreter, fixed arguments)
             py, "-m", "celery", "-A", "wsgi.celery_app", "worker", "-B",
-                                    "--pool=threads", f"--concurrency={task_threads}", "--loglevel=INFO",
+                                    "--pool=threads", f"--concurrency={task_threads}", "--loglevel=WARNING",
                                     "--schedule", str(Path(current_app.instance_path) / "celerybeat-schedule")]),
         "web": subprocess.Popen([  # noqa: S603
             py, "-m", "gunicorn", "-w", str(web_workers), "--threads", "4",

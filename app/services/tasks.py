@@ -203,22 +203,25 @@ def form_spec(task: HumanTask) -> FormSpec:
 # ----------------------------------------------------------------------------- changing tasks
 
 def _lock(task_id: int) -> tuple[HumanTask, ProcessInstance]:
-    """Read the task with its instance (and spec version) in one statement, locking the instance row.
+    """Lock the task's instance row (with its spec version), then re-read the task.
 
-    On PostgreSQL a concurrent completion waits here and then reads the committed task; on SQLite
-    the write transaction already holds the database lock.
+    Two statements on purpose: on PostgreSQL a statement that waited for the lock sees the locked
+    row's newest version but other joined rows as of its start, so the task must be read after the
+    lock is held to see a concurrent completion. On SQLite the write transaction holds the lock.
     """
-    query = (sa.select(HumanTask, ProcessInstance)
-             .join(ProcessInstance, HumanTask.instance_id == ProcessInstance.id)
-             .where(HumanTask.id == task_id)
+    owner = sa.select(HumanTask.instance_id).where(HumanTask.id == task_id).scalar_subquery()
+    query = (sa.select(ProcessInstance).where(ProcessInstance.id == owner)
              .options(so.joinedload(ProcessInstance.spec, innerjoin=True))
              .execution_options(populate_existing=True))
     if is_postgres():
         query = query.with_for_update(of=ProcessInstance)
-    row = db.session.execute(query).one_or_none()
-    if row is None:
+    instance = db.session.execute(query).scalar_one_or_none()
+    if instance is None:
         raise NotFound("任务不存在")
-    return row[0], row[1]
+    task = db.session.execute(
+        sa.select(HumanTask).where(HumanTask.id == task_id).execution_options(populate_existing=True)
+    ).scalar_one()
+    return task, instance
 
 
 def _check_may_act(user: User, task: HumanTask) -> None:
