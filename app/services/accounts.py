@@ -141,12 +141,19 @@ def update_user(user: User, name: str, roles: list[str], unit_code: str | None, 
 # ----------------------------------------------------------------------------- login
 
 def _throttled(username: str, ip: str) -> bool:
+    """Too many failures within the window: for this username since its last successful login,
+    or from this address."""
     cfg = current_app.config
     since = utcnow() - timedelta(minutes=cfg["LOGIN_WINDOW_MINUTES"])
+    last_success = db.session.scalar(sa.select(sa.func.max(LoginAttempt.at)).where(
+        LoginAttempt.username == username, LoginAttempt.success.is_(True), LoginAttempt.at >= since))
     failures = sa.select(sa.func.count()).select_from(LoginAttempt).where(
         LoginAttempt.at >= since, LoginAttempt.success.is_(False)
     )
-    by_name = db.session.scalar(failures.where(LoginAttempt.username == username)) or 0
+    name_failures = failures.where(LoginAttempt.username == username)
+    if last_success is not None:
+        name_failures = name_failures.where(LoginAttempt.at > last_success)
+    by_name = db.session.scalar(name_failures) or 0
     by_ip = db.session.scalar(failures.where(LoginAttempt.ip == ip)) or 0
     return bool(by_name >= cfg["LOGIN_MAX_FAILURES"] or by_ip >= cfg["LOGIN_MAX_FAILURES_IP"])
 
