@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 FLASK := $(VENV)/bin/flask --app wsgi
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench install system-packages init demo clean
+.PHONY: run test lint bench install system-packages init demo clean translations
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,12 @@ lint: install
 
 bench: system-packages install
 	tools/bench.sh
+
+## translations: refresh the catalog after changing UI strings, translate app/translations/en, compile
+translations: install
+	$(VENV)/bin/pybabel extract -F babel.cfg -k _l -k N_ --no-location --sort-output -o app/translations/messages.pot .
+	$(VENV)/bin/pybabel update -i app/translations/messages.pot -d app/translations --no-location
+	$(VENV)/bin/pybabel compile -d app/translations
 
 clean:
 	rm -rf $(VENV) build *.egg-info

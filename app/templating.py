@@ -5,10 +5,12 @@ from datetime import datetime
 from typing import Any
 
 from flask import Flask
+from flask_babel import get_locale
 from flask_login import current_user
 
 from app.models.base import utcnow
 from app.roles import ROLE_LABELS, UNIT_KIND_LABELS
+from app.services.plans import CYCLE_LABELS, STATUS_LABELS
 from app.workdays import SHANGHAI
 
 
@@ -19,7 +21,9 @@ def local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
 
 def register(app: Flask) -> None:
     app.jinja_env.filters["local"] = local_time
-    app.jinja_env.globals.update(ROLE_LABELS=ROLE_LABELS, UNIT_KIND_LABELS=UNIT_KIND_LABELS)
+    app.jinja_env.globals.update(ROLE_LABELS=ROLE_LABELS, UNIT_KIND_LABELS=UNIT_KIND_LABELS,
+                                  PLAN_STATUS_LABELS=STATUS_LABELS, CYCLE_LABELS=CYCLE_LABELS,
+                                  get_locale=get_locale)
 
     @app.context_processor
     def _globals() -> dict[str, Any]:

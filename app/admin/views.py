@@ -4,6 +4,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from app.admin import bp
@@ -35,7 +36,7 @@ def units() -> ResponseReturnValue:
             with write_transaction():
                 unit = accounts.create_unit(request.form.get("code", ""), request.form.get("name", ""),
                                             request.form.get("kind", ""))
-            flash(f"已添加单位 {unit.name}。", "success")
+            flash(_("已添加单位 %(name)s。", name=unit.name), "success")
             return redirect(url_for("admin.units"))
         except Invalid as exc:
             errors, status = exc.errors, 422
@@ -50,7 +51,7 @@ def update_unit(unit_id: int) -> ResponseReturnValue:
         with write_transaction():
             accounts.update_unit(unit, request.form.get("name", ""), request.form.get("kind", ""),
                                  request.form.get("active") == "1")
-        flash(f"已更新单位 {unit.code}。", "success")
+        flash(_("已更新单位 %(code)s。", code=unit.code), "success")
     except Invalid as exc:
         flash("；".join(m for ms in exc.errors.values() for m in ms), "danger")
     return redirect(url_for("admin.units"))
@@ -67,7 +68,7 @@ def users() -> ResponseReturnValue:
                     request.form.get("username", ""), request.form.get("name", ""),
                     request.form.get("password", ""), request.form.getlist("roles"),
                     request.form.get("unit") or None)
-            flash(f"已添加用户 {user.username}。", "success")
+            flash(_("已添加用户 %(name)s。", name=user.username), "success")
             return redirect(url_for("admin.users"))
         except Invalid as exc:
             errors, status = exc.errors, 422
@@ -87,7 +88,7 @@ def edit_user(user_id: int) -> ResponseReturnValue:
                 accounts.update_user(user, request.form.get("name", ""), request.form.getlist("roles"),
                                      request.form.get("unit") or None, request.form.get("active") == "1",
                                      request.form.get("password") or None)
-            flash(f"已更新用户 {user.username}。", "success")
+            flash(_("已更新用户 %(name)s。", name=user.username), "success")
             return redirect(url_for("admin.users"))
         except Invalid as exc:
             errors, status = exc.errors, 422

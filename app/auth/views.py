@@ -4,6 +4,7 @@ from urllib.parse import urlsplit
 
 from flask import flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
 from flask_login import login_required, login_user, logout_user
 
 from app.auth import bp
@@ -36,7 +37,7 @@ def login() -> ResponseReturnValue:
         if user is not None:
             login_user(user)
             return redirect(_safe_next(request.args.get("next")))
-        form.password.errors = ["用户名或密码错误。"]
+        form.password.errors = [_("用户名或密码错误。")]
         status = 401
     return render_template("auth/login.html", form=form), status
 
@@ -45,7 +46,7 @@ def login() -> ResponseReturnValue:
 @login_required
 def logout() -> ResponseReturnValue:
     logout_user()
-    flash("已退出登录。", "info")
+    flash(_("已退出登录。"), "info")
     return redirect(url_for("auth.login"))
 
 

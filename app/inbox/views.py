@@ -6,16 +6,18 @@ from typing import Any
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from app.database import write_transaction
 from app.formspec import build_form_class, cleaned_data
+from app.i18n import N_
 from app.inbox import bp
 from app.services import tasks as task_service
 from app.services.errors import Conflict, Invalid, ServiceError
 from app.workflow.runtime import registry
 
-SCOPE_LABELS = {"mine": "我的待办", "candidate": "组待办", "done": "已办"}
+SCOPE_LABELS = {"mine": N_("我的待办"), "candidate": N_("组待办"), "done": N_("已办")}
 
 
 @bp.route("/")
@@ -71,7 +73,7 @@ def task(task_id: int) -> ResponseReturnValue:
         try:
             with write_transaction():
                 instance = task_service.complete(current_user, task_id, cleaned_data(spec, form))
-            flash(f"已提交：{task.name}", "success")
+            flash(_("已提交：%(name)s", name=task.name), "success")
             return redirect(url_for("instances.show", instance_id=instance.id))
         except Invalid as exc:
             for name, messages in exc.errors.items():
@@ -100,12 +102,12 @@ def _inbox_operation(operation: Callable[[Any, int], Any], task_id: int, done: s
 @bp.route("/tasks/<int:task_id>/claim", methods=["POST"])
 @login_required
 def claim(task_id: int) -> ResponseReturnValue:
-    _inbox_operation(task_service.claim, task_id, "已认领，任务已移入“我的待办”。", "success")
+    _inbox_operation(task_service.claim, task_id, _("已认领，任务已移入“我的待办”。"), "success")
     return redirect(url_for("inbox.task", task_id=task_id))
 
 
 @bp.route("/tasks/<int:task_id>/unclaim", methods=["POST"])
 @login_required
 def unclaim(task_id: int) -> ResponseReturnValue:
-    _inbox_operation(task_service.unclaim, task_id, "已释放，任务回到“组待办”。", "info")
+    _inbox_operation(task_service.unclaim, task_id, _("已释放，任务回到“组待办”。"), "info")
     return redirect(url_for("inbox.index", scope="candidate"))

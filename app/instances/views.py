@@ -5,16 +5,20 @@ from flask import Response, abort, render_template
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required
 
+from app.i18n import N_
 from app.instances import bp
 from app.services import instances
 from app.services.errors import ServiceError
 
 EVENT_LABELS = {
-    "started": "发起", "completed": "办理", "claimed": "认领", "released": "释放", "timer": "定时器触发",
-    "task_cancelled": "任务撤销", "instance_completed": "流程结束", "overdue": "逾期", "chased": "催办",
+    "started": N_("发起"), "completed": N_("办理"), "claimed": N_("认领"), "released": N_("释放"),
+    "timer": N_("定时器触发"), "task_cancelled": N_("任务撤销"), "instance_completed": N_("流程结束"),
+    "overdue": N_("逾期"), "chased": N_("催办"),
 }
-DECISION_LABELS = {"approve": "通过", "return": "退回", "reject": "驳回", "agree": "同意", "disagree": "不同意",
-                   "accept": "受理"}
+DECISION_LABELS = {
+    "approve": N_("通过"), "return": N_("退回"), "reject": N_("驳回"), "agree": N_("同意"), "disagree": N_("不同意"),
+    "accept": N_("受理"),
+}
 
 
 @bp.route("/<int:instance_id>")

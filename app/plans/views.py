@@ -4,6 +4,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from app.database import write_transaction
@@ -46,7 +47,7 @@ def new() -> ResponseReturnValue:
         return _editor(plan_rows, None, exc.errors, 422)
     except ServiceError as exc:
         abort(exc.status)
-    flash("计划草稿已保存。", "success")
+    flash(_("计划草稿已保存。"), "success")
     return redirect(url_for("plans.show", plan_id=plan.id))
 
 
@@ -77,7 +78,7 @@ def edit(plan_id: int) -> ResponseReturnValue:
     if not plan_service.may_edit(current_user, plan):
         abort(403)
     if not plan.editable:
-        flash("计划已提交审核或已发布，不能修改。", "warning")
+        flash(_("计划已提交审核或已发布，不能修改。"), "warning")
         return redirect(url_for("plans.show", plan_id=plan.id))
     if request.method == "GET":
         return _editor(rows.from_plan(plan), plan)
@@ -90,7 +91,7 @@ def edit(plan_id: int) -> ResponseReturnValue:
     except ServiceError as exc:
         flash(exc.message, "warning")
         return redirect(url_for("plans.show", plan_id=plan.id))
-    flash("计划已保存。", "success")
+    flash(_("计划已保存。"), "success")
     return redirect(url_for("plans.show", plan_id=plan.id))
 
 
@@ -101,7 +102,7 @@ def submit(plan_id: int) -> ResponseReturnValue:
     try:
         with write_transaction():
             plan_service.submit_plan(current_user, plan)
-        flash("已提交审核。", "success")
+        flash(_("已提交审核。"), "success")
     except ServiceError as exc:
         if exc.status == 403:
             abort(403)

@@ -13,6 +13,7 @@ from typing import Any, cast
 import sqlalchemy as sa
 
 from app.extensions import db
+from app.i18n import N_
 from app.models import (
     Cycle,
     EvaluatorGroup,
@@ -31,10 +32,12 @@ from app.workflow import hooks, runtime
 
 HUNDRED = Decimal(100)
 STAFF_ROLES = (Role.ADMIN, Role.ASSESSMENT_MANAGER, Role.REVIEWER, Role.LEADER)
-CYCLE_LABELS: dict[str, str] = {Cycle.YEAR: "年度", Cycle.HALF: "半年", Cycle.QUARTER: "季度", Cycle.MONTH: "月度"}
+CYCLE_LABELS: dict[str, str] = {
+    Cycle.YEAR: N_("年度"), Cycle.HALF: N_("半年"), Cycle.QUARTER: N_("季度"), Cycle.MONTH: N_("月度"),
+}
 STATUS_LABELS: dict[str, str] = {
-    PlanStatus.DRAFT: "草稿", PlanStatus.IN_REVIEW: "审核中", PlanStatus.RETURNED: "已退回",
-    PlanStatus.PUBLISHED: "已发布",
+    PlanStatus.DRAFT: N_("草稿"), PlanStatus.IN_REVIEW: N_("审核中"), PlanStatus.RETURNED: N_("已退回"),
+    PlanStatus.PUBLISHED: N_("已发布"),
 }
 EVALUATOR_KINDS = ("role", "unit", "username")
 
