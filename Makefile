@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 FLASK := $(VENV)/bin/flask --app wsgi
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench install system-packages init demo clean translations
+.PHONY: run test lint bench install system-packages test-packages init demo clean translations
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,9 +15,12 @@ $(STAMP): setup.cfg pyproject.toml
 
 install: $(STAMP)
 
-## Debian packages the app needs (CJK fonts, PDF rendering, the browser tests, PostgreSQL for tests).
+## Debian packages the app needs (CJK fonts, PDF rendering); test-packages adds Chromium, PostgreSQL, Redis.
 system-packages:
 	@tools/system-packages.sh
+
+test-packages:
+	@tools/system-packages.sh --test
 
 init: install
 	$(FLASK) init
@@ -30,14 +33,14 @@ run: system-packages demo
 	$(FLASK) serve --host 127.0.0.1 --port 5000
 
 ## make test: the whole suite on SQLite, then again on a throwaway PostgreSQL
-test: system-packages install
+test: test-packages install
 	tools/test.sh
 
 lint: install
 	$(VENV)/bin/ruff check app tests bench wsgi.py
 	$(VENV)/bin/mypy
 
-bench: system-packages install
+bench: test-packages install
 	tools/bench.sh
 
 ## translations: refresh the catalog after changing UI strings, translate app/translations/en, compile

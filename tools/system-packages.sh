@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Install the Debian packages GovAssure needs, when run as root; otherwise print the exact command.
+#   tools/system-packages.sh          what running the app needs (CJK fonts, PDF rendering)
+#   tools/system-packages.sh --test   plus what the test suite needs (Chromium, PostgreSQL, Redis)
 set -euo pipefail
-PKGS=(fonts-noto-cjk libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 poppler-utils
-      chromium chromium-driver postgresql redis-server)
+PKGS=(fonts-noto-cjk libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 poppler-utils)
+if [[ ${1:-} == --test ]]; then
+  PKGS+=(chromium chromium-driver postgresql redis-server)
+fi
 python3 -c 'import ensurepip' 2>/dev/null || PKGS+=(python3-venv)
 missing=()
 for p in "${PKGS[@]}"; do
