@@ -49,11 +49,11 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_workflow(app: Flask) -> None:
-    from app import formspec
     from app.services import plans
     from app.workflow import runtime
-    app.extensions["bpmn"] = runtime.load_registry(Path(app.config["BPMN_DIR"]))
-    app.extensions["forms"] = formspec.load_form_specs(Path(app.config["FORMS_DIR"]))
+    registry = runtime.load_registry(Path(app.config["BPMN_DIR"]), Path(app.config["FORMS_DIR"]))
+    app.extensions["bpmn"] = registry
+    app.extensions["forms"] = registry.forms
     del plans  # imported for its case listener (plan:<id> instances)
 
 

@@ -96,27 +96,30 @@ def _field_spec(path: Path, raw: Any) -> FieldSpec:
     )
 
 
+def parse_form_spec(key: str, text: str) -> FormSpec:
+    """One form spec from its YAML text (a file in ``forms/``, or the copy a spec version stored)."""
+    path = Path(f"{key}.yaml")
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise FormSpecError(f"{path.name}: not valid YAML ({exc})") from exc
+    if not isinstance(raw, dict) or not isinstance(raw.get("fields"), list):
+        raise FormSpecError(f"{path.name}: needs a title and a list of fields")
+    fields = tuple(_field_spec(path, f) for f in raw["fields"])
+    names = [f.name for f in fields]
+    if len(names) != len(set(names)):
+        raise FormSpecError(f"{path.name}: duplicate field names")
+    for f in fields:
+        for other in f.required_when:
+            if other not in names:
+                raise FormSpecError(f"{path.name}: {f.name}.required_when names unknown field {other!r}")
+    return FormSpec(key=key, title=str(raw.get("title", key)), description=str(raw.get("description", "")),
+                    context=raw.get("context"), fields=fields)
+
+
 def load_form_specs(directory: Path) -> dict[str, FormSpec]:
-    specs: dict[str, FormSpec] = {}
-    for path in sorted(directory.glob("*.yaml")):
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise FormSpecError(f"{path.name}: not valid YAML ({exc})") from exc
-        if not isinstance(raw, dict) or not isinstance(raw.get("fields"), list):
-            raise FormSpecError(f"{path.name}: needs a title and a list of fields")
-        fields = tuple(_field_spec(path, f) for f in raw["fields"])
-        names = [f.name for f in fields]
-        if len(names) != len(set(names)):
-            raise FormSpecError(f"{path.name}: duplicate field names")
-        for f in fields:
-            for other in f.required_when:
-                if other not in names:
-                    raise FormSpecError(f"{path.name}: {f.name}.required_when names unknown field {other!r}")
-        specs[path.stem] = FormSpec(key=path.stem, title=str(raw.get("title", path.stem)),
-                                    description=str(raw.get("description", "")),
-                                    context=raw.get("context"), fields=fields)
-    return specs
+    return {path.stem: parse_form_spec(path.stem, path.read_text(encoding="utf-8"))
+            for path in sorted(directory.glob("*.yaml"))}
 
 
 def _is_empty(field: Field) -> bool:

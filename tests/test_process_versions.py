@@ -123,3 +123,47 @@ def test_the_diagram_served_is_the_version_the_instance_runs(people, app, leader
     client.post("/login", data={"username": "manager", "password": "Passw0rd!x"})
     xml = client.get(f"/instances/{instance_id}/diagram.bpmn").data.decode()
     assert "plan_approval" in xml and "leader_review" not in xml
+
+
+def test_a_running_instance_keeps_the_forms_of_its_version(people, instance_dir, app, tmp_path):
+    """Renaming a decision in the BPMN and its form must not turn an approval of an older case
+    into a return: the forms are part of the version an instance pins."""
+    bpmn_dir, forms_dir = tmp_path / "bpmn", tmp_path / "forms"
+    shutil.copytree(PROJECT / "bpmn", bpmn_dir)
+    shutil.copytree(PROJECT / "forms", forms_dir)
+    old = token_client(app, "manager")
+    plan_v1 = old.post("/plans", plan_payload()).json["id"]
+    old.post(f"/plans/{plan_v1}/submit")
+
+    bpmn = bpmn_dir / "plan_approval.bpmn"
+    bpmn.write_text(bpmn.read_text(encoding="utf-8").replace('decision == "approve"', 'decision == "pass"'),
+                    encoding="utf-8")
+    form = forms_dir / "plan_review.yaml"
+    form.write_text(form.read_text(encoding="utf-8").replace("[approve, 通过]", "[pass, 通过]"), encoding="utf-8")
+    renamed = make_app(instance_dir, BPMN_DIR=bpmn_dir, FORMS_DIR=forms_dir)
+
+    reviewer = token_client(renamed, "reviewer")
+    [task] = reviewer.get("/tasks?scope=candidate").json["items"]
+    choices = [c["value"] for c in reviewer.get(f"/tasks/{task['id']}").json["form"]["fields"][0]["choices"]]
+    assert choices == ["approve", "return"]
+    assert reviewer.post(f"/tasks/{task['id']}/complete", {"data": {"decision": "approve"}}).status_code == 200
+    assert reviewer.get(f"/plans/{plan_v1}").json["status"] == "published"
+
+    manager = token_client(renamed, "manager")
+    plan_v2 = manager.post("/plans", plan_payload(name="新表单的计划")).json["id"]
+    manager.post(f"/plans/{plan_v2}/submit")
+    [task] = reviewer.get("/tasks?scope=candidate").json["items"]
+    assert reviewer.post(f"/tasks/{task['id']}/complete", {"data": {"decision": "approve"}}).status_code == 422
+    assert reviewer.post(f"/tasks/{task['id']}/complete", {"data": {"decision": "pass"}}).status_code == 200
+    assert reviewer.get(f"/plans/{plan_v2}").json["status"] == "published"
+
+
+def test_editing_only_a_form_makes_a_new_version(people, instance_dir, app, tmp_path):
+    forms_dir = tmp_path / "forms"
+    shutil.copytree(PROJECT / "forms", forms_dir)
+    form = forms_dir / "plan_review.yaml"
+    form.write_text(form.read_text(encoding="utf-8").replace("审核意见", "审核意见（修订）"), encoding="utf-8")
+    edited = make_app(instance_dir, FORMS_DIR=forms_dir)
+    with app.app_context():
+        original = app.extensions["bpmn"].get("plan_approval").content_hash
+    assert edited.extensions["bpmn"].get("plan_approval").content_hash != original

@@ -31,7 +31,8 @@ def instance_dict(instance: ProcessInstance, open_tasks: list[HumanTask],
                   events: list[ProcessEvent]) -> dict[str, Any]:
     return {
         "id": instance.id, "process_id": instance.process_id, "status": instance.status,
-        "case_status": instance.case_status, "business_key": instance.business_key, "title": instance.title,
+        "case_status": instance.case_status, "error": instance.error,
+        "business_key": instance.business_key, "title": instance.title,
         "created_at": instance.created_at.isoformat(),
         "completed_at": instance.completed_at.isoformat() if instance.completed_at else None,
         "tasks": [task_dict(t) for t in open_tasks], "events": [event_dict(e) for e in events],

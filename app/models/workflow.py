@@ -17,7 +17,6 @@ class InstanceStatus(StrEnum):
     RUNNING = "running"
     COMPLETED = "completed"
     CANCELLED = "cancelled"
-    ERROR = "error"
 
 
 class TaskStatus(StrEnum):
@@ -39,6 +38,7 @@ class ProcessSpec(Base):
     # Large and rarely needed (an old version's first load; the diagram page): loaded on access only.
     spec_json: Mapped[str] = mapped_column(Text, deferred=True)   # serialized spec + subprocess specs
     bpmn_xml: Mapped[str] = mapped_column(Text, deferred=True)    # the diagram, for the instance page
+    forms_json: Mapped[str | None] = mapped_column(Text, deferred=True)  # {form key: YAML} of this version
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -105,6 +105,8 @@ class HumanTask(Base):
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     # Assigned by the process itself (the ``assignee`` property): only an admin may release it.
     pinned: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    # Kept away from this task by the process (``excludeUser``), e.g. the author of the plan under review.
+    excluded_user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     form_key: Mapped[str] = mapped_column(String(100))
     priority: Mapped[int] = mapped_column(default=50)
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -36,9 +36,30 @@ def from_form(form: MultiDict[str, str]) -> PlanRows:
     )
 
 
+def row_problems(rows: PlanRows) -> dict[int, list[str]]:
+    """Parent codes that name no row, or that loop back: reported on the row, never silently fixed."""
+    problems: dict[int, list[str]] = {}
+    parent_of = {r["code"]: r["parent"] for r in rows.indicators if r["code"]}
+    for i, row in enumerate(rows.indicators):
+        parent = row["parent"]
+        if not parent:
+            continue
+        if parent not in parent_of:
+            problems.setdefault(i, []).append(f"上级编码 {parent} 不存在。")
+            continue
+        seen = {row["code"]}
+        while parent:
+            if parent in seen:
+                problems.setdefault(i, []).append("上级编码形成循环。")
+                break
+            seen.add(parent)
+            parent = parent_of.get(parent, "")
+    return problems
+
+
 def to_payload(rows: PlanRows) -> dict[str, Any]:
-    """Nest indicator rows under their parents; a row whose parent code is unknown stays top-level
-    and is reported by the parent column."""
+    """Nest indicator rows under their parents (call ``row_problems`` first: rows with an unknown or
+    looping parent are not placed correctly here)."""
     nodes: dict[str, dict[str, Any]] = {}
     top: list[dict[str, Any]] = []
     ordered: list[tuple[int, dict[str, Any]]] = []

@@ -18,8 +18,10 @@ EMPTY = rows.PlanRows(fields={"cycle": "year"}, indicators=[], evaluators=[], ob
 
 
 def _editor(plan_rows: rows.PlanRows, plan: Plan | None, errors: dict[str, list[str]] | None = None,
-            status: int = 200) -> ResponseReturnValue:
+            status: int = 200, row_problems: dict[int, list[str]] | None = None) -> ResponseReturnValue:
     by_row, other = rows.row_errors(plan_rows, errors or {})
+    for index, messages in (row_problems or {}).items():
+        by_row.setdefault(index, []).extend(messages)
     units = db.session.scalars(sa.select(Unit).where(Unit.active.is_(True)).order_by(Unit.kind, Unit.code)).all()
     return render_template("plans/edit.html", rows=plan_rows, plan=plan, row_errors=by_row, errors=other,
                            units=units, cycle_labels=plan_service.CYCLE_LABELS), status
@@ -40,6 +42,8 @@ def new() -> ResponseReturnValue:
     if request.method == "GET":
         return _editor(EMPTY, None)
     plan_rows = rows.from_form(request.form)
+    if problems := rows.row_problems(plan_rows):
+        return _editor(plan_rows, None, status=422, row_problems=problems)
     try:
         with write_transaction():
             plan = plan_service.create_plan(current_user, rows.to_payload(plan_rows))
@@ -83,6 +87,8 @@ def edit(plan_id: int) -> ResponseReturnValue:
     if request.method == "GET":
         return _editor(rows.from_plan(plan), plan)
     plan_rows = rows.from_form(request.form)
+    if problems := rows.row_problems(plan_rows):
+        return _editor(plan_rows, plan, status=422, row_problems=problems)
     try:
         with write_transaction():
             plan_service.update_plan(current_user, plan, rows.to_payload(plan_rows))

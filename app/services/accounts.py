@@ -135,6 +135,8 @@ def update_user(user: User, name: str, roles: list[str], unit_code: str | None, 
     if password:
         user.password_hash = hash_password(password)
     db.session.flush()
+    from app.services.tasks import release_lapsed_claims  # tasks imports the engine; only needed here
+    release_lapsed_claims(user)
     return user
 
 

@@ -17,6 +17,7 @@ from app.i18n import N_
 from app.models import (
     Cycle,
     EvaluatorGroup,
+    HumanTask,
     Indicator,
     Plan,
     PlanObject,
@@ -31,6 +32,7 @@ from app.services.errors import Conflict, Forbidden, Invalid, NotFound
 from app.workflow import hooks, runtime
 
 HUNDRED = Decimal(100)
+MAX_SCORE_LIMIT = Decimal(100000)  # fits the column (Numeric(9, 3)); no real scale comes near it
 STAFF_ROLES = (Role.ADMIN, Role.ASSESSMENT_MANAGER, Role.REVIEWER, Role.LEADER)
 CYCLE_LABELS: dict[str, str] = {
     Cycle.YEAR: N_("年度"), Cycle.HALF: N_("半年"), Cycle.QUARTER: N_("季度"), Cycle.MONTH: N_("月度"),
@@ -82,7 +84,8 @@ def _text(errors: _Errors, key: str, value: Any, *, required: bool = True, max_l
     return text
 
 
-def _decimal(errors: _Errors, key: str, value: Any, default: Decimal | None = None) -> Decimal:
+def _decimal(errors: _Errors, key: str, value: Any, default: Decimal | None = None,
+             maximum: Decimal = HUNDRED) -> Decimal:
     if value in (None, "") and default is not None:
         return default
     try:
@@ -92,6 +95,8 @@ def _decimal(errors: _Errors, key: str, value: Any, default: Decimal | None = No
         return Decimal(0)
     if not number.is_finite() or number <= 0:
         errors.add(key, "须为大于 0 的数字。")
+    elif number > maximum:
+        errors.add(key, f"不能超过 {_plain(maximum)}。")
     elif number.as_tuple().exponent < -3:  # type: ignore[operator]
         errors.add(key, "最多保留三位小数。")
     return number
@@ -129,7 +134,8 @@ def _indicators(errors: _Errors, raw: Any, prefix: str, seen: set[str], parent_l
         name = _text(errors, f"{key}.name", item.get("name"))
         indicator = IndicatorInput(
             code=code, name=name, weight=_decimal(errors, f"{key}.weight", item.get("weight")),
-            method=method, max_score=_decimal(errors, f"{key}.max_score", item.get("max_score"), HUNDRED),
+            method=method,
+            max_score=_decimal(errors, f"{key}.max_score", item.get("max_score"), HUNDRED, MAX_SCORE_LIMIT),
             standard=_text(errors, f"{key}.standard", item.get("standard"), required=False, max_len=4000),
         )
         if item.get("children"):
@@ -297,6 +303,12 @@ def update_plan(user: User, plan: Plan, payload: Any) -> Plan:
     if not plan.editable:
         raise Conflict(f"计划{STATUS_LABELS.get(plan.status, plan.status)}，不能修改")
     _apply(plan, parse_plan(payload))
+    if plan.instance_id is not None:
+        # The inbox shows and searches the case title: keep it the plan's current name.
+        db.session.execute(sa.update(ProcessInstance).where(ProcessInstance.id == plan.instance_id)
+                           .values(title=plan.name).execution_options(synchronize_session=False))
+        db.session.execute(sa.update(HumanTask).where(HumanTask.instance_id == plan.instance_id)
+                           .values(title=plan.name).execution_options(synchronize_session=False))
     db.session.flush()
     return plan
 
@@ -338,10 +350,15 @@ def _follow_instance(instance: ProcessInstance) -> None:
 
 # ----------------------------------------------------------------------------- output
 
+def _plain(number: Decimal) -> str:
+    """``70``, ``12.5`` — never ``7E+1``."""
+    return format(number.normalize(), "f")
+
+
 def indicator_dict(indicator: Indicator) -> dict[str, Any]:
     return {
-        "code": indicator.code, "name": indicator.name, "weight": str(indicator.weight.normalize()),
-        "method": indicator.method, "max_score": str(indicator.max_score.normalize()),
+        "code": indicator.code, "name": indicator.name, "weight": _plain(indicator.weight),
+        "method": indicator.method, "max_score": _plain(indicator.max_score),
         "standard": indicator.standard, "children": [indicator_dict(c) for c in indicator.children],
     }
 
@@ -352,7 +369,7 @@ def plan_dict(plan: Plan) -> dict[str, Any]:
         "period_start": plan.period_start.isoformat(), "period_end": plan.period_end.isoformat(),
         "goals": plan.goals, "author": plan.author.username, "instance_id": plan.instance_id,
         "indicators": [indicator_dict(i) for i in plan.indicators if i.parent is None],
-        "evaluators": [{g.kind: g.ref, "weight": str(g.weight.normalize())} for g in plan.evaluators],
+        "evaluators": [{g.kind: g.ref, "weight": _plain(g.weight)} for g in plan.evaluators],
         "objects": [o.unit.code for o in plan.objects],
         "created_at": plan.created_at.isoformat(),
         "published_at": plan.published_at.isoformat() if plan.published_at else None,

@@ -13,12 +13,11 @@ from typing import Any
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
-from flask import current_app
 
 from app.database import is_postgres
 from app.extensions import db
 from app.formspec import FormSpec, validate_json
-from app.models import HumanTask, ProcessInstance, TaskStatus, User
+from app.models import HumanTask, InstanceStatus, ProcessInstance, TaskStatus, User
 from app.models.base import utcnow
 from app.services.errors import Conflict, Forbidden, Invalid, NotFound
 from app.workflow import runtime
@@ -45,8 +44,17 @@ class TaskPage:
 # ----------------------------------------------------------------------------- who may do what
 
 def qualifies(user: User, task: HumanTask) -> bool:
-    """The user holds the task's role and belongs to its candidate unit (if it has one)."""
-    return task.role in user.roles and (task.candidate_unit_id is None or task.candidate_unit_id == user.unit_id)
+    """The user holds the task's role, belongs to its candidate unit (if it has one) and is not the
+    one person the process keeps away from it (``excludeUser``: e.g. an author reviewing their own plan)."""
+    return (user.active and task.role in user.roles
+            and (task.candidate_unit_id is None or task.candidate_unit_id == user.unit_id)
+            and task.excluded_user_id != user.id)
+
+
+def holds(user: User, task: HumanTask) -> bool:
+    """Holding a claim lasts only while the user still qualifies; a task the process assigned to
+    them (pinned) stays theirs."""
+    return task.assignee_id == user.id and (task.pinned or qualifies(user, task))
 
 
 def may_see(user: User, task: HumanTask) -> bool:
@@ -59,7 +67,7 @@ def may_act(user: User, task: HumanTask) -> bool:
     if task.status != TaskStatus.OPEN:
         return False
     if task.assignee_id is not None:
-        return task.assignee_id == user.id
+        return holds(user, task)
     return qualifies(user, task)
 
 
@@ -116,7 +124,9 @@ def _candidate_ids(user: User, f: TaskFilter, after: int | None, limit: int, now
         if user.unit_id is not None:
             scopes.append(HumanTask.candidate_unit_id == user.unit_id)
         for scope in scopes:
-            branches.append(base.where(HumanTask.role == role, scope, HumanTask.assignee_id.is_(None)))
+            branches.append(base.where(HumanTask.role == role, scope, HumanTask.assignee_id.is_(None),
+                                       sa.or_(HumanTask.excluded_user_id.is_(None),
+                                              HumanTask.excluded_user_id != user.id)))
     branches.append(base.where(HumanTask.assignee_id == user.id))
     parts = []
     for branch in branches:
@@ -193,11 +203,11 @@ def get_task(user: User, task_id: int) -> HumanTask:
 
 
 def form_spec(task: HumanTask) -> FormSpec:
-    specs: dict[str, FormSpec] = current_app.extensions["forms"]
-    try:
-        return specs[task.form_key]
-    except KeyError:
-        raise NotFound(f"表单 {task.form_key} 不存在") from None
+    """The form as it was when the task's instance started (forms are part of a spec version)."""
+    spec = runtime.form_for(task.instance, task.form_key)
+    if spec is None:
+        raise NotFound(f"表单 {task.form_key} 不存在")
+    return spec
 
 
 # ----------------------------------------------------------------------------- changing tasks
@@ -225,7 +235,7 @@ def _lock(task_id: int) -> tuple[HumanTask, ProcessInstance]:
 
 
 def _check_may_act(user: User, task: HumanTask) -> None:
-    if not (qualifies(user, task) or task.assignee_id == user.id or task.completed_by_id == user.id):
+    if not (qualifies(user, task) or holds(user, task) or task.completed_by_id == user.id):
         raise Forbidden("您无权处理此任务")
     if task.status == TaskStatus.COMPLETED:
         who = task.completed_by.name if task.completed_by else "他人"
@@ -250,8 +260,8 @@ def claim(user: User, task_id: int) -> HumanTask:
 def unclaim(user: User, task_id: int) -> HumanTask:
     task, instance = _lock(task_id)
     if task.assignee_id is None:
-        if not may_see(user, task):
-            raise Forbidden("无权操作此任务")
+        if not user.is_admin:
+            raise Forbidden("此任务无人认领；只有认领人或管理员可以释放任务")
         return task
     if task.assignee_id != user.id and not user.is_admin:
         raise Forbidden("只有认领人或管理员可以释放此任务")
@@ -270,6 +280,8 @@ def complete(user: User, task_id: int, data: dict[str, Any]) -> ProcessInstance:
     """Validate, run and record one completion; the caller commits (one transaction)."""
     task, instance = _lock(task_id)
     _check_may_act(user, task)
+    if instance.status != InstanceStatus.RUNNING:
+        raise Conflict("流程已结束，不能再办理此任务")
     cleaned, errors = validate_json(form_spec(task), data if isinstance(data, dict) else {})
     if errors:
         raise Invalid("表单填写有误", errors)
@@ -281,3 +293,19 @@ def complete(user: User, task_id: int, data: dict[str, Any]) -> ProcessInstance:
     except runtime.ProcessError as exc:
         raise Conflict(f"流程无法继续：{exc}") from exc
     return instance
+
+
+def release_lapsed_claims(user: User) -> int:
+    """After a user's roles, unit or status change: give back the claims they no longer qualify for
+    (tasks the process assigned to them stay theirs until an admin releases them)."""
+    held = db.session.scalars(sa.select(HumanTask).where(
+        HumanTask.assignee_id == user.id, HumanTask.status == TaskStatus.OPEN, HumanTask.pinned.is_(False)))
+    released = 0
+    for task in held:
+        if not qualifies(user, task):
+            task.assignee = None
+            task.claimed_at = None
+            runtime.log_event(task.instance, "released", user=user, task=task, comment="角色或单位变更，认领自动释放")
+            released += 1
+    db.session.flush()
+    return released

@@ -36,6 +36,8 @@ def fire_instance(instance_id: int, now: datetime) -> bool:
 def mark_error(instance_id: int, message: str) -> None:
     instance = db.session.get(ProcessInstance, instance_id)
     if instance is not None:
-        instance.status = InstanceStatus.ERROR
+        # Still running (the contract's statuses are running | completed | cancelled), but flagged,
+        # and no longer retried on every tick until someone repairs it.
         instance.error = message
+        instance.next_timer_at = None
         db.session.flush()

@@ -5,8 +5,10 @@ The caller holds the instance row lock (see ``app.services.tasks``) before it ad
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.util.task import TaskState
 
 from app.extensions import db
+from app.formspec import FormSpec, load_form_specs, parse_form_spec
 from app.models import (
     HumanTask,
     InstanceStatus,
@@ -46,13 +49,19 @@ class ProcessError(Exception):
 
 @dataclass
 class Registry:
-    """The parsed ``bpmn/`` directory plus a cache of older, stored spec versions."""
+    """The parsed ``bpmn/`` and ``forms/`` directories plus a cache of older, stored spec versions.
+
+    A version is the BPMN files *and* the form specs its user tasks name: editing either makes a
+    new version, and an instance keeps the BPMN and the forms it started with.
+    """
 
     directory: Path
     current: dict[str, LoadedSpec]
+    forms: dict[str, FormSpec]
 
     def __post_init__(self) -> None:
-        self._restored: dict[int, tuple[Any, dict[str, Any]]] = {}
+        self._restored: dict[tuple[int, str], tuple[Any, dict[str, Any]]] = {}
+        self._restored_forms: dict[tuple[int, str], dict[str, FormSpec]] = {}
         self._lock = threading.Lock()
 
     def get(self, process_id: str) -> LoadedSpec:
@@ -61,19 +70,50 @@ class Registry:
         except KeyError:
             raise ProcessError(f"unknown process {process_id!r}") from None
 
-    def spec_objects(self, row: ProcessSpec) -> tuple[Any, dict[str, Any]]:
+    def is_current(self, row: ProcessSpec) -> bool:
         loaded = self.current.get(row.process_id)
-        if loaded is not None and loaded.content_hash == row.content_hash:
+        return loaded is not None and loaded.content_hash == row.content_hash
+
+    def spec_objects(self, row: ProcessSpec) -> tuple[Any, dict[str, Any]]:
+        if self.is_current(row):
+            loaded = self.current[row.process_id]
             return loaded.spec, loaded.subprocess_specs
+        key = (row.id, row.content_hash)  # ids alone could be reused by a test database
         with self._lock:
-            if row.id not in self._restored:
-                self._restored[row.id] = restore_spec(row.spec_json)
-            return self._restored[row.id]
+            if key not in self._restored:
+                self._restored[key] = restore_spec(row.spec_json)
+            return self._restored[key]
+
+    def form(self, row: ProcessSpec, form_key: str) -> FormSpec | None:
+        """The form a task of this spec version uses: today's file, or the copy stored with the version."""
+        if self.is_current(row):
+            return self.forms.get(form_key)
+        key = (row.id, row.content_hash)
+        with self._lock:
+            if key not in self._restored_forms:
+                stored = json.loads(row.forms_json or "{}")
+                self._restored_forms[key] = {k: parse_form_spec(k, text) for k, text in stored.items()}
+            return self._restored_forms[key].get(form_key)
 
 
-def load_registry(directory: Path) -> Registry:
-    """Parse ``directory`` (each app keeps its own registry in ``app.extensions["bpmn"]``)."""
-    return Registry(directory, parse_directory(directory))
+def _with_forms(loaded: LoadedSpec, forms_dir: Path) -> LoadedSpec:
+    """Attach the texts of the forms a process names, and fold them into its version hash."""
+    texts = {}
+    for key in sorted({t.form_key for t in loaded.user_tasks.values() if t.form_key}):
+        path = forms_dir / f"{key}.yaml"
+        if path.exists():
+            texts[key] = path.read_text(encoding="utf-8")
+    digest = hashlib.sha256(loaded.content_hash.encode())
+    for key, text in texts.items():
+        digest.update(f"\0{key}\0".encode() + text.encode())
+    return replace(loaded, content_hash=digest.hexdigest(), forms=texts)
+
+
+def load_registry(directory: Path, forms_dir: Path | None = None) -> Registry:
+    """Parse ``bpmn/`` and ``forms/`` (each app keeps its own registry in ``app.extensions["bpmn"]``)."""
+    forms_dir = forms_dir or directory.parent / "forms"
+    current = {pid: _with_forms(loaded, forms_dir) for pid, loaded in parse_directory(directory).items()}
+    return Registry(directory, current, load_form_specs(forms_dir))
 
 
 def registry() -> Registry:
@@ -93,7 +133,8 @@ def spec_row(process_id: str) -> ProcessSpec:
     if row is not None:
         return row
     row = ProcessSpec(process_id=process_id, content_hash=loaded.content_hash, name=loaded.name,
-                      spec_json=loaded.spec_json(), bpmn_xml=loaded.bpmn_xml)
+                      spec_json=loaded.spec_json(), bpmn_xml=loaded.bpmn_xml,
+                      forms_json=json.dumps(loaded.forms, ensure_ascii=False))
     try:
         with db.session.begin_nested():
             db.session.add(row)
@@ -263,6 +304,7 @@ def _new_task_row(instance: ProcessInstance, spiff_task: Any, info: UserTaskInfo
         assignee = _resolve_user(data.get(info.properties["assignee"]))
         if assignee is None:
             raise ProcessError(f"{info.bpmn_id}: no user for assignee variable {info.properties['assignee']!r}")
+    excluded = _resolve_user(data.get(info.properties["excludeUser"])) if "excludeUser" in info.properties else None
     unit = None
     if "candidateUnit" in info.properties:
         unit = _resolve_unit(data.get(info.properties["candidateUnit"]))
@@ -272,6 +314,7 @@ def _new_task_row(instance: ProcessInstance, spiff_task: Any, info: UserTaskInfo
         instance_id=instance.id, spiff_task_id=str(spiff_task.id), bpmn_id=info.bpmn_id, name=info.name,
         process_id=instance.process_id, title=instance.title, lane=info.lane, role=role,
         candidate_unit=unit, assignee=assignee, pinned=assignee is not None,
+        excluded_user_id=excluded.id if excluded else None,
         claimed_at=utcnow() if assignee else None,
         form_key=info.form_key or "", priority=int(info.properties.get("priority", 50)),
         due_at=_due_at(info, data), status=TaskStatus.OPEN,
@@ -300,10 +343,13 @@ def _sync_inbox(instance: ProcessInstance, workflow: BpmnWorkflow) -> None:
         db.session.add(_new_task_row(instance, spiff_task, info))
 
 
+def form_for(instance: ProcessInstance, form_key: str) -> FormSpec | None:
+    return registry().form(instance.spec, form_key)
+
+
 def _user_tasks_of(instance: ProcessInstance) -> dict[str, UserTaskInfo]:
-    loaded = registry().get(instance.process_id)
-    if loaded.content_hash == instance.spec.content_hash:
-        return loaded.user_tasks
+    if registry().is_current(instance.spec):
+        return registry().get(instance.process_id).user_tasks
     spec, _ = registry().spec_objects(instance.spec)
     return describe_user_tasks(spec)
 

@@ -41,6 +41,7 @@ class LoadedSpec:
     bpmn_xml: str
     files: list[Path]
     user_tasks: dict[str, UserTaskInfo] = field(default_factory=dict)
+    forms: dict[str, str] = field(default_factory=dict)   # form key → YAML text, part of this version
 
     def spec_json(self) -> str:
         return json.dumps({
