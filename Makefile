@@ -46,7 +46,7 @@ bench: test-packages install
 ## translations: refresh the catalog after changing UI strings, translate app/translations/en, compile
 translations: install
 	$(VENV)/bin/pybabel extract -F babel.cfg -k _l -k N_ --no-location --sort-output -o app/translations/messages.pot .
-	$(VENV)/bin/pybabel update -i app/translations/messages.pot -d app/translations --no-location
+	$(VENV)/bin/pybabel update -i app/translations/messages.pot -d app/translations
 	$(VENV)/bin/pybabel compile -d app/translations
 
 clean:

@@ -8,6 +8,7 @@ without them.
 """
 from __future__ import annotations
 
+import io
 import shutil
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -367,6 +368,50 @@ def test_admin_pages_are_for_admins_only(people, client, login, url):
         assert client.get(url).status_code == 403, other
     login("admin")
     assert client.get(url).status_code == 200
+
+
+def _sheet(code: str) -> bytes:
+    from openpyxl import Workbook
+    book = Workbook()
+    book.active.append(["编码", "名称", "类型"])
+    book.active.append([code, f"单位{code}", "市州"])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def test_unit_spreadsheets_are_for_admins_on_the_pages(people, client, login):
+    def post(code: str):
+        return client.post("/admin/units/import", data={"file": (io.BytesIO(_sheet(code)), "u.xlsx")},
+                           content_type="multipart/form-data")
+    assert is_login_redirect(client.get("/admin/units/export"))
+    assert is_login_redirect(post("P1"))
+    for other in ("manager", "reviewer", "unit_gat"):
+        login(other)
+        assert client.get("/admin/units/export").status_code == 403, other
+        assert post("P1").status_code == 403, other
+    login("admin")
+    assert client.get("/admin/units/export").status_code == 200
+    assert post("P1").status_code == 302
+
+
+def test_api_units_need_a_token(people, client, api_as):
+    assert client.get("/api/v1/units").status_code == 401
+    assert "GAT" in {u["code"] for u in api_as("unit_gat").get("/units").json["items"]}
+
+
+def test_api_unit_spreadsheets_are_for_admins_and_managers(people, client, api_as):
+    def post(api, code: str):
+        return api.client.post("/api/v1/units/import", headers=api.headers,
+                               data={"file": (io.BytesIO(_sheet(code)), "u.xlsx")}, content_type="multipart/form-data")
+    assert client.get("/api/v1/units/export").status_code == 401
+    assert client.post("/api/v1/units/import").status_code == 401
+    for other in ("reviewer", "unit_gat", "leader"):
+        assert api_as(other).get("/units/export").status_code == 403, other
+        assert post(api_as(other), "P2").status_code == 403, other
+    assert api_as("manager").get("/units/export").status_code == 200
+    assert post(api_as("manager"), "P2").status_code == 201
+    assert post(api_as("admin"), "P3").status_code == 201
 
 
 def test_only_admins_add_units(people, client, login, app):
@@ -739,6 +784,11 @@ COVERED: dict[str, tuple[str, ...]] = {
     "GET /instances/<int:instance_id>/diagram.bpmn": ("test_instance_pages_are_for_involved_users_only",
                                                       "test_instance_diagram_is_the_bpmn_of_the_instance"),
     "GET /admin/units": ("test_admin_pages_are_for_admins_only",),
+    "GET /admin/units/export": ("test_unit_spreadsheets_are_for_admins_on_the_pages",),
+    "POST /admin/units/import": ("test_unit_spreadsheets_are_for_admins_on_the_pages",),
+    "GET /api/v1/units": ("test_api_units_need_a_token",),
+    "GET /api/v1/units/export": ("test_api_unit_spreadsheets_are_for_admins_and_managers",),
+    "POST /api/v1/units/import": ("test_api_unit_spreadsheets_are_for_admins_and_managers",),
     "POST /admin/units": ("test_only_admins_add_units",),
     "POST /admin/units/<int:unit_id>": ("test_only_admins_update_units",),
     "GET /admin/users": ("test_admin_pages_are_for_admins_only",),

@@ -1,8 +1,10 @@
 """Units and users, for admins."""
 from __future__ import annotations
 
+from io import BytesIO
+
 import sqlalchemy as sa
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, send_file, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
@@ -12,8 +14,8 @@ from app.database import write_transaction
 from app.extensions import db
 from app.models import Unit, User
 from app.roles import ROLE_LABELS, UNIT_KIND_LABELS
-from app.services import accounts
-from app.services.errors import Invalid
+from app.services import accounts, objects
+from app.services.errors import Invalid, InvalidRows
 
 
 @bp.before_request
@@ -42,6 +44,28 @@ def units() -> ResponseReturnValue:
             errors, status = exc.errors, 422
     return render_template("admin/units.html", units=_units(), kinds=UNIT_KIND_LABELS, errors=errors,
                            values=request.form), status
+
+
+@bp.route("/units/import", methods=["POST"])
+def import_units() -> ResponseReturnValue:
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        flash(_("请选择要导入的 .xlsx 文件。"), "warning")
+        return redirect(url_for("admin.units"))
+    try:
+        with write_transaction():
+            created = objects.import_units(current_user, upload.read())
+    except InvalidRows as exc:
+        return render_template("admin/units.html", units=_units(), kinds=UNIT_KIND_LABELS, errors={},
+                               values={}, import_error=exc), 422
+    flash(_("已导入 %(n)d 个单位。", n=len(created)), "success")
+    return redirect(url_for("admin.units"))
+
+
+@bp.route("/units/export")
+def export_units() -> ResponseReturnValue:
+    return send_file(BytesIO(objects.export_units(current_user)), download_name="考核对象.xlsx", as_attachment=True,
+                     mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
 
 @bp.route("/units/<int:unit_id>", methods=["POST"])

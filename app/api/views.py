@@ -1,11 +1,12 @@
 """JSON API under /api/v1: the same services and rules as the pages."""
 from __future__ import annotations
 
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
 import yaml
-from flask import jsonify, request
+from flask import jsonify, request, send_file
 from flask.typing import ResponseReturnValue
 
 from app.api import bp
@@ -13,16 +14,16 @@ from app.api.auth import api_user, error, token_required
 from app.api.serializers import instance_dict, task_dict
 from app.database import write_transaction
 from app.extensions import db
-from app.services import accounts, instances, plans
+from app.services import accounts, instances, objects, plans
 from app.services import tasks as task_service
-from app.services.errors import ServiceError, Throttled
+from app.services.errors import InvalidRows, ServiceError, Throttled
 
 OPENAPI_PATH = Path(__file__).with_name("openapi.yaml")
 
 
 @bp.errorhandler(ServiceError)
 def _service_error(exc: ServiceError) -> ResponseReturnValue:
-    return error(exc.status, exc.message, exc.errors)
+    return error(exc.status, exc.message, exc.rows if isinstance(exc, InvalidRows) else exc.errors)
 
 
 @bp.errorhandler(404)
@@ -61,6 +62,34 @@ def token() -> ResponseReturnValue:
         return error(401, "用户名或密码错误")
     value, row = issued
     return jsonify({"token": value, "expires_at": row.expires_at.isoformat()})
+
+
+@bp.route("/units")
+@token_required
+def list_units() -> ResponseReturnValue:
+    import sqlalchemy as sa
+
+    from app.models import Unit
+    units = db.session.scalars(sa.select(Unit).order_by(Unit.kind, Unit.code))
+    return jsonify({"items": [{"code": u.code, "name": u.name, "kind": u.kind, "active": u.active} for u in units]})
+
+
+@bp.route("/units/import", methods=["POST"])
+@token_required
+def import_units() -> ResponseReturnValue:
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        return error(422, "请上传 .xlsx 文件（表单字段 file）", [{"row": 0, "message": "缺少文件"}])
+    with write_transaction():
+        created = objects.import_units(api_user(), upload.read())
+    return jsonify({"created": len(created)}), 201
+
+
+@bp.route("/units/export")
+@token_required
+def export_units() -> ResponseReturnValue:
+    return send_file(BytesIO(objects.export_units(api_user())), download_name="考核对象.xlsx", as_attachment=True,
+                     mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
 
 @bp.route("/tasks")

@@ -29,3 +29,11 @@ class Invalid(ServiceError):
 
 class Throttled(ServiceError):
     status = 429
+
+
+class InvalidRows(Invalid):
+    """A spreadsheet with bad rows; ``rows`` is ``[{row, message}]`` numbered as the sheet shows them."""
+
+    def __init__(self, message: str, rows: list[dict[str, object]]) -> None:
+        super().__init__(message)
+        self.rows = rows
