@@ -45,7 +45,7 @@ def test_a_sheet_with_bad_rows_imports_nothing_and_names_every_row(people, api_a
         ["", "没有编码", "市州"],            # row 3
         ["A2", "", "外星单位"],              # row 4: two problems
         ["A1", "重复编码", "市州"],          # row 5
-        ["GAT", "已存在的编码", "省直单位"],  # row 6
+        ["GAT", "已存在的编码", "外星单位"],  # row 6: two problems
     ])
     response = upload(api, data)
     assert response.status_code == 422
@@ -53,7 +53,8 @@ def test_a_sheet_with_bad_rows_imports_nothing_and_names_every_row(people, api_a
     assert [r["row"] for r in rows] == [3, 4, 5, 6]
     assert "编码不能为空" in rows[0]["message"]
     assert "名称不能为空" in rows[1]["message"] and "外星单位" in rows[1]["message"]
-    assert "第 2 行重复" in rows[2]["message"] and "已存在" in rows[3]["message"]
+    assert "第 2 行重复" in rows[2]["message"]
+    assert "已存在" in rows[3]["message"] and "外星单位" in rows[3]["message"]
     assert codes(api) == before
 
 

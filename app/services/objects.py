@@ -54,17 +54,18 @@ def import_units(user: User, data: bytes) -> list[Unit]:
         message = f"缺少列：{'、'.join(missing)}（表头须为 编码、名称、类型）"
         raise InvalidRows("表头不正确", [{"row": 1, "message": message}])
     column = {h: header.index(h) for h in HEADERS}
+    sheet_rows: list[tuple[int, str, str, str]] = []
+    for number, raw in enumerate(rows, start=2):
+        values = [_cell(raw[column[h]]) if column[h] < len(raw) else "" for h in HEADERS]
+        if any(values):
+            sheet_rows.append((number, values[0], values[1], values[2]))
+        if len(sheet_rows) > MAX_ROWS:
+            raise InvalidRows("文件太大", [{"row": number, "message": f"一次最多导入 {MAX_ROWS} 行"}])
+    existing = set(db.session.scalars(sa.select(Unit.code).where(Unit.code.in_({r[1] for r in sheet_rows if r[1]}))))
     errors: list[dict[str, object]] = []
     wanted: list[tuple[str, str, str]] = []
     first_row_of: dict[str, int] = {}
-    for number, raw in enumerate(rows, start=2):
-        values = [_cell(raw[column[h]]) if column[h] < len(raw) else "" for h in HEADERS]
-        if not any(values):
-            continue
-        if len(wanted) + len(errors) >= MAX_ROWS:
-            errors.append({"row": number, "message": f"一次最多导入 {MAX_ROWS} 行"})
-            break
-        code, name, kind_text = values
+    for number, code, name, kind_text in sheet_rows:
         problems = []
         if not code:
             problems.append("编码不能为空")
@@ -72,6 +73,9 @@ def import_units(user: User, data: bytes) -> list[Unit]:
             problems.append("编码最多 40 个字符")
         elif code in first_row_of:
             problems.append(f"编码 {code} 与第 {first_row_of[code]} 行重复")
+        elif code in existing:
+            problems.append(f"编码 {code} 已存在")
+        first_row_of.setdefault(code, number)
         if not name:
             problems.append("名称不能为空")
         elif len(name) > 200:
@@ -79,18 +83,12 @@ def import_units(user: User, data: bytes) -> list[Unit]:
         kind = _KINDS.get(kind_text)
         if kind is None:
             problems.append(f"类型“{kind_text}”无效，须为 {'、'.join(UNIT_KIND_LABELS.values())} 之一")
-        if code and code not in first_row_of:
-            first_row_of[code] = number
         if problems:
             errors.append({"row": number, "message": "；".join(problems)})
         elif kind is not None:
             wanted.append((code, name, kind))
-    existing = set(db.session.scalars(sa.select(Unit.code).where(Unit.code.in_([c for c, _, _ in wanted]))))
-    for code, _, _ in wanted:
-        if code in existing:
-            errors.append({"row": first_row_of[code], "message": f"编码 {code} 已存在"})
     if errors:
-        raise InvalidRows(f"{len(errors)} 行有误，未导入任何数据", sorted(errors, key=lambda e: int(str(e["row"]))))
+        raise InvalidRows(f"{len(errors)} 行有误，未导入任何数据", errors)
     if not wanted:
         raise InvalidRows("文件中没有数据行", [{"row": 2, "message": "没有可导入的行"}])
     units = [Unit(code=code, name=name, kind=kind) for code, name, kind in wanted]
