@@ -104,3 +104,28 @@ def test_the_admin_page_imports_and_shows_row_errors(people, login, client):
     assert client.get("/admin/units/export").status_code == 200
     login("manager")
     assert client.get("/admin/units/export").status_code == 403
+
+
+def test_exported_names_are_text_never_formulas(people, api_as, app):
+    from app.database import write_transaction
+    from app.extensions import db
+    from app.models import Unit
+    with app.app_context(), write_transaction():   # e.g. a name stored before inputs were checked
+        db.session.add(Unit(code="F1", name='=HYPERLINK("http://example.invalid","点击")', kind="city"))
+    sheet = load_workbook(BytesIO(api_as("manager").get("/units/export").data)).active
+    cells = [row for row in sheet.iter_rows() if row[0].value == "F1"]
+    assert cells and cells[0][1].data_type == "s" and cells[0][1].value.startswith("=HYPERLINK")
+
+
+def test_names_that_spreadsheets_would_run_as_formulas_are_refused(people, api_as):
+    book = Workbook()
+    sheet = book.active
+    for row in (["编码", "名称", "类型"], ["F2", "=1+1", "市州"], ["@x", "单位", "市州"]):
+        sheet.append(row)
+    sheet["B2"].data_type = "s"   # typed as text, as a user pasting it would get
+    out = BytesIO()
+    book.save(out)
+    response = upload(api_as("manager"), out.getvalue())
+    assert response.status_code == 422
+    assert [r["row"] for r in response.json["errors"]] == [2, 3]
+    assert all("不能以 = + - @ 开头" in r["message"] for r in response.json["errors"])

@@ -48,7 +48,7 @@ def test_a_claim_lapses_when_the_holder_loses_the_role(people, api_as, app):
     other = api_as("reviewer2")
     assert other.post(f"/tasks/{task_id}/complete", {"data": {"decision": "approve"}}).status_code == 200
     events = other.get(f"/instances/{instance_id}").json["events"]
-    assert any(e["type"] == "released" and "角色或单位变更" in (e["comment"] or "") for e in events)
+    assert any(e["type"] == "released" and "角色或单位已变更" in (e["comment"] or "") for e in events)
 
 
 def test_nobody_but_an_admin_may_release_an_unclaimed_task(people, api_as, app):
@@ -102,3 +102,33 @@ def test_the_editor_reports_unknown_and_looping_parents_instead_of_moving_rows(p
     assert api_as("manager").get("/plans").json["items"] == []
     fine = client.post("/plans/new", data=editor_form([("A", "", "服务质量", "100"), ("A1", "A", "响应", "100")]))
     assert fine.status_code == 302
+
+
+def test_a_lapsed_claim_release_is_credited_to_the_admin_and_spares_finished_tasks(people, api_as, app):
+    _, instance_id = submitted(api_as)
+    task_id = review_task_id(app, instance_id)
+    reviewer = api_as("reviewer")
+    reviewer.post(f"/tasks/{task_id}/claim")
+    reviewer.post(f"/tasks/{task_id}/complete", {"data": {"decision": "return", "comment": "请修改"}})
+    with app.app_context(), write_transaction():
+        admin = db.session.scalar(sa.select(User).where(User.username == "admin"))
+        user = db.session.scalar(sa.select(User).where(User.username == "reviewer"))
+        accounts.update_user(user, user.name, [Role.EVALUATOR], "KHB", True, actor=admin)
+    events = api_as("manager").get(f"/instances/{instance_id}").json["events"]
+    assert [e for e in events if e["type"] == "released"] == []      # the completed review is untouched
+    with app.app_context():
+        task = db.session.get(HumanTask, task_id)
+        assert task.status == "completed" and task.assignee_id is not None
+
+
+def test_a_spec_version_stored_before_forms_were_versioned_still_works(people, api_as, app):
+    from app.models import ProcessSpec
+    _, instance_id = submitted(api_as)
+    task_id = review_task_id(app, instance_id)
+    with app.app_context(), write_transaction():
+        for row in db.session.scalars(sa.select(ProcessSpec)):
+            row.content_hash = "legacy-" + row.content_hash[:20]
+            row.forms_json = None
+    reviewer = api_as("reviewer")
+    assert reviewer.get(f"/tasks/{task_id}").status_code == 200
+    assert reviewer.post(f"/tasks/{task_id}/complete", {"data": {"decision": "approve"}}).status_code == 200

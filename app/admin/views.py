@@ -111,7 +111,7 @@ def edit_user(user_id: int) -> ResponseReturnValue:
             with write_transaction():
                 accounts.update_user(user, request.form.get("name", ""), request.form.getlist("roles"),
                                      request.form.get("unit") or None, request.form.get("active") == "1",
-                                     request.form.get("password") or None)
+                                     request.form.get("password") or None, actor=current_user)
             flash(_("已更新用户 %(name)s。", name=user.username), "success")
             return redirect(url_for("admin.users"))
         except Invalid as exc:

@@ -49,6 +49,8 @@ def create_unit(code: str, name: str, kind: str) -> Unit:
         errors["name"] = ["名称不能为空。"]
     if kind not in {k.value for k in UnitKind}:
         errors["kind"] = [f"类型须为 {', '.join(k.value for k in UnitKind)} 之一。"]
+    if code.startswith(("=", "+", "-", "@")) or name.startswith(("=", "+", "-", "@")):
+        errors["name"] = ["编码和名称不能以 = + - @ 开头（电子表格会当作公式）。"]
     if code and db.session.scalar(sa.select(Unit.id).where(Unit.code == code)):
         errors["code"] = [f"编码 {code} 已存在。"]
     if errors:
@@ -114,7 +116,7 @@ def create_user(username: str, name: str, password: str, roles: list[str], unit_
 
 
 def update_user(user: User, name: str, roles: list[str], unit_code: str | None, active: bool,
-                password: str | None = None) -> User:
+                password: str | None = None, actor: User | None = None) -> User:
     errors = _check_roles(roles)
     if not name.strip():
         errors["name"] = ["姓名不能为空。"]
@@ -136,7 +138,7 @@ def update_user(user: User, name: str, roles: list[str], unit_code: str | None, 
         user.password_hash = hash_password(password)
     db.session.flush()
     from app.services.tasks import release_lapsed_claims  # tasks imports the engine; only needed here
-    release_lapsed_claims(user)
+    release_lapsed_claims(user, actor)
     return user
 
 

@@ -20,6 +20,7 @@ from app.services.errors import Forbidden, InvalidRows
 
 HEADERS = ("编码", "名称", "类型")
 MAX_ROWS = 10_000
+FORMULA_PREFIXES = ("=", "+", "-", "@")  # what spreadsheets read as a formula
 _KINDS = {k.value: k.value for k in UnitKind} | {label: kind for kind, label in UNIT_KIND_LABELS.items()}
 
 
@@ -76,6 +77,8 @@ def import_units(user: User, data: bytes) -> list[Unit]:
         elif code in existing:
             problems.append(f"编码 {code} 已存在")
         first_row_of.setdefault(code, number)
+        if code.startswith(FORMULA_PREFIXES) or name.startswith(FORMULA_PREFIXES):
+            problems.append("编码和名称不能以 = + - @ 开头")
         if not name:
             problems.append("名称不能为空")
         elif len(name) > 200:
@@ -111,6 +114,8 @@ def export_units(user: User) -> bytes:
     sheet.append(list(HEADERS))
     for unit in list_units():
         sheet.append([unit.code, unit.name, UNIT_KIND_LABELS.get(unit.kind, unit.kind)])
+        for cell in sheet[sheet.max_row]:
+            cell.data_type = "s"  # always text: a name starting with "=" must not become a live formula
     for column, width in zip("ABC", (16, 40, 12), strict=True):
         sheet.column_dimensions[column].width = width
     out = BytesIO()

@@ -295,17 +295,26 @@ def complete(user: User, task_id: int, data: dict[str, Any]) -> ProcessInstance:
     return instance
 
 
-def release_lapsed_claims(user: User) -> int:
+def release_lapsed_claims(user: User, actor: User | None = None) -> int:
     """After a user's roles, unit or status change: give back the claims they no longer qualify for
-    (tasks the process assigned to them stay theirs until an admin releases them)."""
-    held = db.session.scalars(sa.select(HumanTask).where(
-        HumanTask.assignee_id == user.id, HumanTask.status == TaskStatus.OPEN, HumanTask.pinned.is_(False)))
+    (tasks the process assigned to them stay theirs until an admin releases them).
+
+    Each release is a guarded UPDATE (still open, still theirs), so a completion that commits
+    first wins and is never overwritten.
+    """
+    held = list(db.session.scalars(sa.select(HumanTask).where(
+        HumanTask.assignee_id == user.id, HumanTask.status == TaskStatus.OPEN, HumanTask.pinned.is_(False))))
     released = 0
     for task in held:
-        if not qualifies(user, task):
-            task.assignee = None
-            task.claimed_at = None
-            runtime.log_event(task.instance, "released", user=user, task=task, comment="角色或单位变更，认领自动释放")
+        if qualifies(user, task):
+            continue
+        result = db.session.execute(
+            sa.update(HumanTask)
+            .where(HumanTask.id == task.id, HumanTask.status == TaskStatus.OPEN, HumanTask.assignee_id == user.id)
+            .values(assignee_id=None, claimed_at=None).execution_options(synchronize_session=False))
+        if result.rowcount == 1:  # type: ignore[attr-defined]
+            runtime.log_event(task.instance, "released", user=actor, task=task,
+                              comment=f"{user.name} 的角色或单位已变更，认领自动释放")
             released += 1
     db.session.flush()
     return released

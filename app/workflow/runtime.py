@@ -88,10 +88,13 @@ class Registry:
         """The form a task of this spec version uses: today's file, or the copy stored with the version."""
         if self.is_current(row):
             return self.forms.get(form_key)
+        if row.forms_json is None:
+            # A version stored before forms were part of versions: today's file is all there is.
+            return self.forms.get(form_key)
         key = (row.id, row.content_hash)
         with self._lock:
             if key not in self._restored_forms:
-                stored = json.loads(row.forms_json or "{}")
+                stored = json.loads(row.forms_json)
                 self._restored_forms[key] = {k: parse_form_spec(k, text) for k, text in stored.items()}
             return self._restored_forms[key].get(form_key)
 
