@@ -395,6 +395,37 @@ def test_unit_spreadsheets_are_for_admins_on_the_pages(people, client, login):
     assert post("P1").status_code == 302
 
 
+def _published_plan(api_as) -> int:
+    manager = api_as("manager")
+    plan_id = manager.post("/plans", plan_payload()).json["id"]
+    manager.post(f"/plans/{plan_id}/submit")
+    reviewer = api_as("reviewer")
+    [task] = reviewer.get("/tasks?scope=candidate").json["items"]
+    reviewer.post(f"/tasks/{task['id']}/complete", {"data": {"decision": "approve"}})
+    return int(plan_id)
+
+
+def test_api_scores_are_for_evaluators_of_the_plan(people, make_user, client, api_as):
+    make_user("eva", "evaluator", unit="GAT")
+    plan_id = _published_plan(api_as)
+    body = {"object": "GAT", "indicator": "A2", "score": 8}
+    assert client.post(f"/api/v1/plans/{plan_id}/scores", json=body).status_code == 401
+    assert api_as("unit_gat").post(f"/plans/{plan_id}/scores", body).status_code == 403
+    assert api_as("eva").post(f"/plans/{plan_id}/scores", body).status_code == 201
+    assert api_as("reviewer2").post(f"/plans/{plan_id}/scores", body).status_code == 201   # unit KHB group
+
+
+def test_api_results_are_for_staff_and_the_object_itself(people, make_user, client, api_as):
+    make_user("eva", "evaluator", unit="RST")
+    make_user("unit_rst", "assessed_unit", unit="RST")
+    plan_id = _published_plan(api_as)
+    assert client.get(f"/api/v1/plans/{plan_id}/results").status_code == 401
+    for allowed in ("manager", "reviewer", "leader", "admin", "unit_gat"):
+        assert api_as(allowed).get(f"/plans/{plan_id}/results").status_code == 200, allowed
+    for refused in ("eva", "unit_rst"):     # an evaluator; a unit that is not an object of the plan
+        assert api_as(refused).get(f"/plans/{plan_id}/results").status_code == 403, refused
+
+
 def test_api_units_need_a_token(people, client, api_as):
     assert client.get("/api/v1/units").status_code == 401
     assert "GAT" in {u["code"] for u in api_as("unit_gat").get("/units").json["items"]}
@@ -787,6 +818,8 @@ COVERED: dict[str, tuple[str, ...]] = {
     "GET /admin/units/export": ("test_unit_spreadsheets_are_for_admins_on_the_pages",),
     "POST /admin/units/import": ("test_unit_spreadsheets_are_for_admins_on_the_pages",),
     "GET /api/v1/units": ("test_api_units_need_a_token",),
+    "POST /api/v1/plans/<int:plan_id>/scores": ("test_api_scores_are_for_evaluators_of_the_plan",),
+    "GET /api/v1/plans/<int:plan_id>/results": ("test_api_results_are_for_staff_and_the_object_itself",),
     "GET /api/v1/units/export": ("test_api_unit_spreadsheets_are_for_admins_and_managers",),
     "POST /api/v1/units/import": ("test_api_unit_spreadsheets_are_for_admins_and_managers",),
     "POST /admin/units": ("test_only_admins_add_units",),

@@ -14,7 +14,7 @@ from app.api.auth import api_user, error, token_required
 from app.api.serializers import instance_dict, task_dict
 from app.database import write_transaction
 from app.extensions import db
-from app.services import accounts, instances, objects, plans
+from app.services import accounts, instances, objects, plans, scoring
 from app.services import tasks as task_service
 from app.services.errors import InvalidRows, ServiceError, Throttled
 
@@ -171,6 +171,25 @@ def plan_item(plan_id: int) -> ResponseReturnValue:
         with write_transaction():
             plan = plans.update_plan(api_user(), plan, body)
     return jsonify(plans.plan_dict(plan))
+
+
+@bp.route("/plans/<int:plan_id>/scores", methods=["POST"])
+@token_required
+def submit_score(plan_id: int) -> ResponseReturnValue:
+    body = _json_body()
+    with write_transaction():
+        entry = scoring.submit_score(api_user(), plan_id, body)
+        result = {"object": entry.object.code, "indicator": entry.indicator.code,
+                  "score": format(entry.score.normalize(), "f"), "group": entry.group_id}
+    return jsonify(result), 201
+
+
+@bp.route("/plans/<int:plan_id>/results")
+@token_required
+def plan_results(plan_id: int) -> ResponseReturnValue:
+    computed = scoring.results_for(api_user(), plan_id)
+    return jsonify({"complete": computed.complete,
+                    "items": [scoring.result_dict(r, computed.evidence) for r in computed.results]})
 
 
 @bp.route("/plans/<int:plan_id>/submit", methods=["POST"])

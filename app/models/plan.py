@@ -5,7 +5,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from sqlalchemy import Date, ForeignKey, Numeric, String, Text
+from sqlalchemy import JSON, Date, ForeignKey, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import Base, UTCDateTime, utcnow
@@ -35,6 +35,8 @@ class Plan(Base):
     period_start: Mapped[date] = mapped_column(Date)
     period_end: Mapped[date] = mapped_column(Date)
     goals: Mapped[str] = mapped_column(Text, default="")
+    # [{"min": "90", "ratio": "1"}, …]: the band with the highest min ≤ total sets the fee payment ratio
+    payment_bands: Mapped[list[dict[str, str]] | None] = mapped_column(JSON, default=list)
     status: Mapped[str] = mapped_column(String(20), default=PlanStatus.DRAFT, index=True)
     version: Mapped[int] = mapped_column(default=1)
     author_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))

@@ -65,6 +65,7 @@ class PlanInput:
     indicators: list[IndicatorInput]
     evaluators: list[tuple[str, str, Decimal]]
     objects: list[Unit]
+    payment_bands: list[dict[str, str]] = field(default_factory=list)
 
 
 class _Errors:
@@ -197,6 +198,40 @@ def _objects(errors: _Errors, raw: Any) -> list[Unit]:
     return result
 
 
+def _payment_bands(errors: _Errors, raw: Any) -> list[dict[str, str]]:
+    """``[{min, ratio}]``: min a total on 0–100, ratio on 0–1; mins distinct."""
+    if raw in (None, []):
+        return []
+    if not isinstance(raw, list):
+        errors.add("payment_bands", "须为 [{min, ratio}] 列表。")
+        return []
+    bands = []
+    for i, band in enumerate(raw):
+        key = f"payment_bands[{i}]"
+        if not isinstance(band, dict):
+            errors.add(key, "须为 {min, ratio}。")
+            continue
+        low = _bounded(errors, f"{key}.min", band.get("min"), HUNDRED)
+        ratio = _bounded(errors, f"{key}.ratio", band.get("ratio"), Decimal(1))
+        bands.append({"min": _plain(low), "ratio": _plain(ratio)})
+    mins = [b["min"] for b in bands]
+    if len(mins) != len(set(mins)):
+        errors.add("payment_bands", "各档的 min 不能重复。")
+    return sorted(bands, key=lambda b: Decimal(b["min"]), reverse=True)
+
+
+def _bounded(errors: _Errors, key: str, value: Any, maximum: Decimal) -> Decimal:
+    try:
+        number = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        errors.add(key, "须为数字。")
+        return Decimal(0)
+    if not number.is_finite() or not Decimal(0) <= number <= maximum:
+        errors.add(key, f"须在 0 到 {_plain(maximum)} 之间。")
+        return Decimal(0)
+    return number
+
+
 def parse_plan(payload: Any) -> PlanInput:
     """Validate a whole plan; every problem is reported at once, keyed by where it is."""
     if not isinstance(payload, dict):
@@ -216,6 +251,7 @@ def parse_plan(payload: Any) -> PlanInput:
         indicators=_indicators(errors, payload.get("indicators"), "", set(), None),
         evaluators=_evaluators(errors, payload.get("evaluators")),
         objects=_objects(errors, payload.get("objects")),
+        payment_bands=_payment_bands(errors, payload.get("payment_bands")),
     )
     if errors.errors:
         raise Invalid("考核计划填写有误", errors.errors)
@@ -262,6 +298,7 @@ def _build_indicators(plan: Plan, items: list[IndicatorInput], parent: Indicator
 
 def _apply(plan: Plan, data: PlanInput) -> None:
     plan.name, plan.cycle, plan.goals = data.name, data.cycle, data.goals
+    plan.payment_bands = data.payment_bands
     plan.period_start, plan.period_end = data.period_start, data.period_end
     plan.indicators.clear()
     plan.evaluators.clear()
@@ -371,6 +408,7 @@ def plan_dict(plan: Plan) -> dict[str, Any]:
         "indicators": [indicator_dict(i) for i in plan.indicators if i.parent is None],
         "evaluators": [{g.kind: g.ref, "weight": _plain(g.weight)} for g in plan.evaluators],
         "objects": [o.unit.code for o in plan.objects],
+        "payment_bands": plan.payment_bands or [],
         "created_at": plan.created_at.isoformat(),
         "published_at": plan.published_at.isoformat() if plan.published_at else None,
     }
