@@ -132,3 +132,18 @@ def test_a_spec_version_stored_before_forms_were_versioned_still_works(people, a
     reviewer = api_as("reviewer")
     assert reviewer.get(f"/tasks/{task_id}").status_code == 200
     assert reviewer.post(f"/tasks/{task_id}/complete", {"data": {"decision": "approve"}}).status_code == 200
+
+
+def test_the_editor_keeps_and_edits_payment_bands(people, login, client, api_as):
+    manager = api_as("manager")
+    plan_id = manager.post("/plans", plan_payload(payment_bands=[{"min": 90, "ratio": 1}, {"min": 60, "ratio": "0.8"}])
+                           ).json["id"]
+    login("manager")
+    page = client.get(f"/plans/{plan_id}/edit").data.decode()
+    assert 'name="band-0-min" value="90"' in page and 'name="band-1-ratio" value="0.8"' in page
+    form = editor_form([("A", "", "服务质量", "100")])
+    form.update({"band-0-min": "90", "band-0-ratio": "1", "band-1-min": "75", "band-1-ratio": "0.85"})
+    assert client.post(f"/plans/{plan_id}/edit", data=form).status_code == 302
+    assert manager.get(f"/plans/{plan_id}").json["payment_bands"] == [{"min": "90", "ratio": "1"},
+                                                                      {"min": "75", "ratio": "0.85"}]
+    assert "总分 ≥ 75：支付 0.85" in client.get(f"/plans/{plan_id}").data.decode()

@@ -18,6 +18,7 @@ class PlanRows:
     indicators: list[dict[str, str]]
     evaluators: list[dict[str, str]]
     objects: list[str]
+    bands: list[dict[str, str]] = field(default_factory=list)
     row_of_path: dict[str, int] = field(default_factory=dict)
 
 
@@ -33,6 +34,7 @@ def from_form(form: MultiDict[str, str]) -> PlanRows:
         indicators=_indexed(form, "ind", INDICATOR_COLUMNS),
         evaluators=_indexed(form, "ev", ("kind", "ref", "weight")),
         objects=form.getlist("objects"),
+        bands=_indexed(form, "band", ("min", "ratio")),
     )
 
 
@@ -85,6 +87,7 @@ def to_payload(rows: PlanRows) -> dict[str, Any]:
         "indicators": top,
         "evaluators": [{r["kind"]: r["ref"], "weight": r["weight"]} for r in rows.evaluators if r["kind"]],
         "objects": rows.objects,
+        "payment_bands": [{"min": b["min"], "ratio": b["ratio"]} for b in rows.bands],
     }
 
 
@@ -105,7 +108,8 @@ def row_errors(rows: PlanRows, errors: dict[str, list[str]]) -> tuple[dict[int, 
             if row is not None:
                 by_row.setdefault(row, []).extend(messages)
                 continue
-        other.setdefault(key.split("[")[0] if key.startswith(("evaluators[", "objects[")) else key, []).extend(
+        other.setdefault(key.split("[")[0] if key.startswith(("evaluators[", "objects[", "payment_bands["))
+                         else key, []).extend(
             messages)
     return by_row, other
 
@@ -120,4 +124,5 @@ def from_plan(plan: Plan) -> PlanRows:
                     for i in plan.indicators],
         evaluators=[{"kind": g.kind, "ref": g.ref, "weight": f"{g.weight.normalize():f}"} for g in plan.evaluators],
         objects=[o.unit.code for o in plan.objects],
+        bands=[{"min": b["min"], "ratio": b["ratio"]} for b in plan.payment_bands or []],
     )
