@@ -51,9 +51,7 @@ def register_extensions(app: Flask) -> None:
 def register_workflow(app: Flask) -> None:
     from app.services import plans
     from app.workflow import runtime
-    registry = runtime.load_registry(Path(app.config["BPMN_DIR"]), Path(app.config["FORMS_DIR"]))
-    app.extensions["bpmn"] = registry
-    app.extensions["forms"] = registry.forms
+    app.extensions["bpmn"] = runtime.load_registry(Path(app.config["BPMN_DIR"]), Path(app.config["FORMS_DIR"]))
     del plans  # imported for its case listener (plan:<id> instances)
 
 

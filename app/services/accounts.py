@@ -20,6 +20,7 @@ _hasher = PasswordHasher()  # argon2id with the library's current recommended pa
 _DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
 
 MIN_PASSWORD_LENGTH = 8
+FORMULA_PREFIXES = ("=", "+", "-", "@")  # what spreadsheets run as a formula: never the start of a code or name
 
 
 def hash_password(password: str) -> str:
@@ -49,7 +50,7 @@ def create_unit(code: str, name: str, kind: str) -> Unit:
         errors["name"] = ["名称不能为空。"]
     if kind not in {k.value for k in UnitKind}:
         errors["kind"] = [f"类型须为 {', '.join(k.value for k in UnitKind)} 之一。"]
-    if code.startswith(("=", "+", "-", "@")) or name.startswith(("=", "+", "-", "@")):
+    if code.startswith(FORMULA_PREFIXES) or name.startswith(FORMULA_PREFIXES):
         errors["name"] = ["编码和名称不能以 = + - @ 开头（电子表格会当作公式）。"]
     if code and db.session.scalar(sa.select(Unit.id).where(Unit.code == code)):
         errors["code"] = [f"编码 {code} 已存在。"]

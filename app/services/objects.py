@@ -16,11 +16,11 @@ from openpyxl.utils.exceptions import InvalidFileException
 from app.extensions import db
 from app.models import Role, Unit, UnitKind, User
 from app.roles import UNIT_KIND_LABELS
+from app.services.accounts import FORMULA_PREFIXES
 from app.services.errors import Forbidden, InvalidRows
 
 HEADERS = ("编码", "名称", "类型")
 MAX_ROWS = 10_000
-FORMULA_PREFIXES = ("=", "+", "-", "@")  # what spreadsheets read as a formula
 _KINDS = {k.value: k.value for k in UnitKind} | {label: kind for kind, label in UNIT_KIND_LABELS.items()}
 
 

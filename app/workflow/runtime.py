@@ -61,6 +61,7 @@ class Registry:
 
     def __post_init__(self) -> None:
         self._restored: dict[tuple[int, str], tuple[Any, dict[str, Any]]] = {}
+        self._restored_tasks: dict[tuple[int, str], dict[str, UserTaskInfo]] = {}
         self._restored_forms: dict[tuple[int, str], dict[str, FormSpec]] = {}
         self._lock = threading.Lock()
 
@@ -83,6 +84,14 @@ class Registry:
             if key not in self._restored:
                 self._restored[key] = restore_spec(row.spec_json)
             return self._restored[key]
+
+    def user_tasks(self, row: ProcessSpec) -> dict[str, UserTaskInfo]:
+        if self.is_current(row):
+            return self.current[row.process_id].user_tasks
+        key = (row.id, row.content_hash)
+        if key not in self._restored_tasks:
+            self._restored_tasks[key] = describe_user_tasks(self.spec_objects(row)[0])
+        return self._restored_tasks[key]
 
     def form(self, row: ProcessSpec, form_key: str) -> FormSpec | None:
         """The form a task of this spec version uses: today's file, or the copy stored with the version."""
@@ -351,10 +360,7 @@ def form_for(instance: ProcessInstance, form_key: str) -> FormSpec | None:
 
 
 def _user_tasks_of(instance: ProcessInstance) -> dict[str, UserTaskInfo]:
-    if registry().is_current(instance.spec):
-        return registry().get(instance.process_id).user_tasks
-    spec, _ = registry().spec_objects(instance.spec)
-    return describe_user_tasks(spec)
+    return registry().user_tasks(instance.spec)
 
 
 def _log(instance: ProcessInstance, type_: str, *, user: User | None = None, task: HumanTask | None = None,
