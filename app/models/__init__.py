@@ -1,7 +1,17 @@
 """Typed SQLAlchemy models, one module per aggregate."""
 from app.models.base import Base
+from app.models.datasource import CollectedValue, CollectionRun, DataSource
 from app.models.org import ApiToken, LoginAttempt, Role, Unit, UnitKind, User, UserRole
-from app.models.plan import Cycle, EvaluatorGroup, Indicator, Plan, PlanObject, PlanStatus
+from app.models.plan import (
+    Cycle,
+    EvaluatorGroup,
+    Indicator,
+    Plan,
+    PlanChange,
+    PlanObject,
+    PlanStatus,
+    PlanVersion,
+)
 from app.models.scoring import ScoreEntry
 from app.models.workflow import (
     HumanTask,
@@ -13,7 +23,8 @@ from app.models.workflow import (
 )
 
 __all__ = [
-    "ApiToken", "Base", "Cycle", "EvaluatorGroup", "HumanTask", "Indicator", "InstanceStatus",
-    "LoginAttempt", "Plan", "PlanObject", "PlanStatus", "ProcessEvent", "ProcessInstance",
-    "ProcessSpec", "Role", "ScoreEntry", "TaskStatus", "Unit", "UnitKind", "User", "UserRole",
+    "ApiToken", "Base", "CollectedValue", "CollectionRun", "Cycle", "DataSource", "EvaluatorGroup",
+    "HumanTask", "Indicator", "InstanceStatus", "LoginAttempt", "Plan", "PlanChange", "PlanObject",
+    "PlanStatus", "PlanVersion", "ProcessEvent", "ProcessInstance", "ProcessSpec", "Role", "ScoreEntry",
+    "TaskStatus", "Unit", "UnitKind", "User", "UserRole",
 ]

@@ -4,8 +4,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import JSON, Date, ForeignKey, Numeric, String, Text
+from sqlalchemy import JSON, Date, ForeignKey, Numeric, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import Base, UTCDateTime, utcnow
@@ -38,10 +39,16 @@ class Plan(Base):
     # [{"min": "90", "ratio": "1"}, …]: the band with the highest min ≤ total sets the fee payment ratio
     payment_bands: Mapped[list[dict[str, str]] | None] = mapped_column(JSON, default=list)
     status: Mapped[str] = mapped_column(String(20), default=PlanStatus.DRAFT, index=True)
+    # Raised by every approved indicator change; earlier versions live in plan_version.
     version: Mapped[int] = mapped_column(default=1)
+    # Final results of a public plan are shown on the public results page (no login).
+    public: Mapped[bool] = mapped_column(default=False, server_default=false())
+    results_stage: Mapped[str | None] = mapped_column(String(20))   # None | preliminary | final
+    results_published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    scoring_instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instance.id"))
     author_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"))
-    instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instance.id"))
+    instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instance.id"))  # its approval
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -77,6 +84,11 @@ class Indicator(Base):
     method: Mapped[str] = mapped_column(String(10), default="manual")  # manual | auto
     max_score: Mapped[Decimal] = mapped_column(Numeric(9, 3), default=Decimal(100))
     standard: Mapped[str] = mapped_column(Text, default="")
+    # How a manual leaf is entered: {"kind": "range"} (default), {"kind": "deductions", "items":
+    # [{"label", "points"}]} or {"kind": "grades", "choices": [{"label", "score"}]}.
+    input_adapter: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Where an automatic leaf's value comes from: {"datasource": name, "rule": {"kind": …}}.
+    source: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     plan: Mapped[Plan] = relationship(back_populates="indicators")
     parent: Mapped[Indicator | None] = relationship(remote_side=[id], back_populates="children")
@@ -106,3 +118,35 @@ class PlanObject(Base):
     unit_id: Mapped[int] = mapped_column(ForeignKey("unit.id"))
 
     unit: Mapped[Unit] = relationship(lazy="joined")
+
+
+class PlanVersion(Base):
+    """A plan as it stood at one version (``plan_dict``), kept when an indicator change takes effect."""
+
+    __tablename__ = "plan_version"
+    __table_args__ = (UniqueConstraint("plan_id", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plan.id", ondelete="CASCADE"))
+    version: Mapped[int]
+    snapshot: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PlanChange(Base):
+    """A requested change to a published plan's indicators (A1.5), decided by its BPMN instance."""
+
+    __tablename__ = "plan_change"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plan.id", ondelete="CASCADE"), index=True)
+    requested_by_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    reason: Mapped[str] = mapped_column(Text)
+    indicators: Mapped[list[dict[str, Any]]] = mapped_column(JSON)   # [{code, weight?, name?, …}]
+    base_version: Mapped[int]
+    status: Mapped[str] = mapped_column(String(20), default="pending")   # pending | approved | rejected
+    instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instance.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    requested_by: Mapped[User] = relationship(lazy="joined")

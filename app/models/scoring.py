@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Numeric, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, Numeric, UniqueConstraint, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import Base, UTCDateTime, utcnow
@@ -28,6 +29,10 @@ class ScoreEntry(Base):
     evaluator_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
     group_id: Mapped[int] = mapped_column(ForeignKey("evaluator_group.id", ondelete="CASCADE"))
     score: Mapped[Decimal] = mapped_column(Numeric(9, 3))
+    # A draft saved in the entry grid counts for nothing until it is submitted.
+    submitted: Mapped[bool] = mapped_column(default=True, server_default=true())
+    # For a deduction or grade adapter: which items were ticked / which grade was chosen.
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     evaluator: Mapped[User] = relationship(lazy="joined")

@@ -16,6 +16,7 @@ from app.extensions import db
 from app.i18n import N_
 from app.models import (
     Cycle,
+    DataSource,
     EvaluatorGroup,
     HumanTask,
     Indicator,
@@ -28,6 +29,7 @@ from app.models import (
     User,
 )
 from app.models.base import utcnow
+from app.scoring.method import check_rule
 from app.services.errors import Conflict, Forbidden, Invalid, NotFound
 from app.workflow import hooks, runtime
 
@@ -53,6 +55,8 @@ class IndicatorInput:
     max_score: Decimal
     standard: str
     children: list[IndicatorInput] = field(default_factory=list)
+    input_adapter: dict[str, Any] | None = None
+    source: dict[str, Any] | None = None
 
 
 @dataclass
@@ -66,6 +70,7 @@ class PlanInput:
     evaluators: list[tuple[str, str, Decimal]]
     objects: list[Unit]
     payment_bands: list[dict[str, str]] = field(default_factory=list)
+    public: bool = False
 
 
 class _Errors:
@@ -142,12 +147,98 @@ def _indicators(errors: _Errors, raw: Any, prefix: str, seen: set[str], parent_l
         if item.get("children"):
             indicator.children = _indicators(errors, item["children"], f"{key}.children", seen,
                                              name or code, depth + 1)
+            for field_name in ("input", "source"):
+                if item.get(field_name):
+                    errors.add(f"{key}.{field_name}", "上级指标的得分由下级指标汇总，不能配置此项。")
+        elif method == "manual":
+            indicator.input_adapter = _input_adapter(errors, f"{key}.input", item.get("input"), indicator.max_score)
+            if item.get("source"):
+                errors.add(f"{key}.source", "只有自动（auto）指标可以配置数据来源。")
+        else:
+            indicator.source = _source(errors, f"{key}.source", item.get("source"))
+            if item.get("input"):
+                errors.add(f"{key}.input", "自动指标由数据采集计分，不能配置录入方式。")
         items.append(indicator)
     total = sum((i.weight for i in items), Decimal(0))
     if items and total != HUNDRED:
         where = f"「{parent_label}」的下级指标" if parent_label else "一级指标"
         errors.add(prefix or "indicators", f"{where}权重之和为 {total.normalize():f}，应为 100。")
     return items
+
+
+INPUT_KINDS = ("range", "deductions", "grades")
+MAX_ADAPTER_ITEMS = 50
+
+
+def _input_adapter(errors: _Errors, key: str, raw: Any, max_score: Decimal) -> dict[str, Any] | None:
+    """How a manual leaf is entered. ``range`` (a number in 0–max, the default) is stored as None."""
+    if raw in (None, "", {}):
+        return None
+    if not isinstance(raw, dict) or raw.get("kind") not in INPUT_KINDS:
+        errors.add(key, "录入方式 kind 须为 range（分值）、deductions（扣分项）或 grades（等级）。")
+        return None
+    kind = raw["kind"]
+    if kind == "range":
+        return None
+    list_key, value_key = ("items", "points") if kind == "deductions" else ("choices", "score")
+    entries = raw.get(list_key)
+    if not isinstance(entries, list) or not entries:
+        errors.add(f"{key}.{list_key}", "至少需要一项。")
+        return None
+    if len(entries) > MAX_ADAPTER_ITEMS:
+        errors.add(f"{key}.{list_key}", f"最多 {MAX_ADAPTER_ITEMS} 项。")
+        return None
+    cleaned, labels = [], set()
+    for i, entry in enumerate(entries):
+        where = f"{key}.{list_key}[{i}]"
+        if not isinstance(entry, dict):
+            errors.add(where, "格式错误。")
+            continue
+        label = _text(errors, f"{where}.label", entry.get("label"), max_len=100)
+        if label in labels:
+            errors.add(f"{where}.label", f"“{label}”重复。")
+        labels.add(label)
+        if kind == "deductions":
+            value = _decimal(errors, f"{where}.points", entry.get("points"), maximum=max_score)
+        else:
+            value = _bounded(errors, f"{where}.score", entry.get("score"), max_score)
+        cleaned.append({"label": label, value_key: _plain(value)})
+    return {"kind": kind, list_key: cleaned}
+
+
+def _source(errors: _Errors, key: str, raw: Any) -> dict[str, Any] | None:
+    """``{datasource, rule}`` of an automatic leaf; without one the indicator stays incomplete."""
+    if raw in (None, "", {}):
+        return None
+    if not isinstance(raw, dict):
+        errors.add(key, "须为 {datasource, rule}。")
+        return None
+    name = _text(errors, f"{key}.datasource", raw.get("datasource"), max_len=100)
+    if name and not db.session.scalar(sa.select(DataSource.id).where(DataSource.name == name)):
+        errors.add(f"{key}.datasource", f"数据源 {name} 不存在。")
+    rule = raw.get("rule")
+    if not isinstance(rule, dict):
+        errors.add(f"{key}.rule", "须为计分规则 {kind: linear|thresholds|ratio, …}。")
+        return None
+    try:
+        check_rule(rule)
+    except ValueError as exc:
+        errors.add(f"{key}.rule", str(exc))
+        return None
+    return {"datasource": name, "rule": _rule_plain(rule)}
+
+
+def _rule_plain(rule: dict[str, Any]) -> dict[str, Any]:
+    """The rule as stored: its numbers as plain decimal strings, unknown keys dropped."""
+    def number(value: Any) -> str:
+        return _plain(Decimal(str(value)))
+
+    kind = rule["kind"]
+    if kind == "linear":
+        return {"kind": kind, "worst": number(rule["worst"]), "best": number(rule["best"])}
+    if kind == "thresholds":
+        return {"kind": kind, "bands": [{"min": number(b["min"]), "score": number(b["score"])} for b in rule["bands"]]}
+    return {"kind": kind, "target": number(rule.get("target", 1))}
 
 
 def _evaluators(errors: _Errors, raw: Any) -> list[tuple[str, str, Decimal]]:
@@ -232,6 +323,15 @@ def _bounded(errors: _Errors, key: str, value: Any, maximum: Decimal) -> Decimal
     return number
 
 
+def _flag(errors: _Errors, key: str, value: Any) -> bool:
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        errors.add(key, "须为 true 或 false。")
+        return False
+    return value
+
+
 def parse_plan(payload: Any) -> PlanInput:
     """Validate a whole plan; every problem is reported at once, keyed by where it is."""
     if not isinstance(payload, dict):
@@ -252,6 +352,7 @@ def parse_plan(payload: Any) -> PlanInput:
         evaluators=_evaluators(errors, payload.get("evaluators")),
         objects=_objects(errors, payload.get("objects")),
         payment_bands=_payment_bands(errors, payload.get("payment_bands")),
+        public=_flag(errors, "public", payload.get("public")),
     )
     if errors.errors:
         raise Invalid("考核计划填写有误", errors.errors)
@@ -291,14 +392,14 @@ def _build_indicators(plan: Plan, items: list[IndicatorInput], parent: Indicator
     for item in items:
         indicator = Indicator(parent=parent, position=len(out), code=item.code, name=item.name,
                               weight=item.weight, method=item.method, max_score=item.max_score,
-                              standard=item.standard)
+                              standard=item.standard, input_adapter=item.input_adapter, source=item.source)
         out.append(indicator)
         _build_indicators(plan, item.children, indicator, out)
 
 
 def _apply(plan: Plan, data: PlanInput) -> None:
     plan.name, plan.cycle, plan.goals = data.name, data.cycle, data.goals
-    plan.payment_bands = data.payment_bands
+    plan.payment_bands, plan.public = data.payment_bands, data.public
     plan.period_start, plan.period_end = data.period_start, data.period_end
     plan.indicators.clear()
     plan.evaluators.clear()
@@ -397,6 +498,8 @@ def indicator_dict(indicator: Indicator) -> dict[str, Any]:
         "code": indicator.code, "name": indicator.name, "weight": _plain(indicator.weight),
         "method": indicator.method, "max_score": _plain(indicator.max_score),
         "standard": indicator.standard, "children": [indicator_dict(c) for c in indicator.children],
+        **({"input": indicator.input_adapter} if indicator.input_adapter else {}),
+        **({"source": indicator.source} if indicator.source else {}),
     }
 
 
@@ -408,7 +511,8 @@ def plan_dict(plan: Plan) -> dict[str, Any]:
         "indicators": [indicator_dict(i) for i in plan.indicators if i.parent is None],
         "evaluators": [{g.kind: g.ref, "weight": _plain(g.weight)} for g in plan.evaluators],
         "objects": [o.unit.code for o in plan.objects],
-        "payment_bands": plan.payment_bands or [],
+        "payment_bands": plan.payment_bands or [], "public": plan.public,
+        "results_stage": plan.results_stage,
         "created_at": plan.created_at.isoformat(),
         "published_at": plan.published_at.isoformat() if plan.published_at else None,
     }

@@ -88,7 +88,7 @@ def submit_score(user: User, plan_id: int, payload: Any) -> ScoreEntry:
             entry = db.session.scalars(sa.select(ScoreEntry).where(
                 ScoreEntry.plan_id == plan.id, ScoreEntry.object_id == target.id,
                 ScoreEntry.indicator_id == indicator.id, ScoreEntry.evaluator_id == user.id)).one()
-    entry.score, entry.group_id = score, group.id
+    entry.score, entry.group_id, entry.submitted = score, group.id, True
     db.session.flush()
     return entry
 
@@ -117,7 +117,7 @@ def compute(plan: Plan) -> PlanResults:
     codes = {i.id: i.code for i in plan.indicators}
     manual: dict[str, dict[str, dict[str, list[Decimal]]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
     evidence: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-    entries = db.session.scalars(sa.select(ScoreEntry).where(ScoreEntry.plan_id == plan.id)
+    entries = db.session.scalars(sa.select(ScoreEntry).where(ScoreEntry.plan_id == plan.id, ScoreEntry.submitted)
                                  .order_by(ScoreEntry.id)).all()
     objects = {o.unit.id: o.unit.code for o in plan.objects}
     for entry in entries:
