@@ -67,6 +67,9 @@ class FormSpec:
     description: str
     context: str | None
     fields: tuple[FieldSpec, ...]
+    # A task worked on its own page (e.g. the score-entry grid) names that page's endpoint; the page
+    # completes the task itself, and the generic form refuses it.
+    page: str | None = None
 
     @property
     def field_names(self) -> list[str]:
@@ -74,7 +77,7 @@ class FormSpec:
 
     def describe(self) -> dict[str, Any]:
         return {"key": self.key, "title": self.title, "description": self.description,
-                "fields": [f.describe() for f in self.fields]}
+                "fields": [f.describe() for f in self.fields], "page": self.page}
 
 
 def _field_spec(path: Path, raw: Any) -> FieldSpec:
@@ -114,7 +117,7 @@ def parse_form_spec(key: str, text: str) -> FormSpec:
             if other not in names:
                 raise FormSpecError(f"{path.name}: {f.name}.required_when names unknown field {other!r}")
     return FormSpec(key=key, title=str(raw.get("title", key)), description=str(raw.get("description", "")),
-                    context=raw.get("context"), fields=fields)
+                    context=raw.get("context"), fields=fields, page=raw.get("page"))
 
 
 def load_form_specs(directory: Path) -> dict[str, FormSpec]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from flask import Flask
@@ -19,8 +20,16 @@ def local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     return value.astimezone(SHANGHAI).strftime(fmt) if value else ""
 
 
+def plain_number(value: Decimal | int | str | None) -> str:
+    """``70``, ``12.5`` — never ``70.000`` or ``7E+1`` (weights and scores are exact decimals)."""
+    if value is None or value == "":
+        return ""
+    return format(Decimal(str(value)).normalize(), "f")
+
+
 def register(app: Flask) -> None:
     app.jinja_env.filters["local"] = local_time
+    app.jinja_env.filters["plain"] = plain_number
     app.jinja_env.globals.update(ROLE_LABELS=ROLE_LABELS, UNIT_KIND_LABELS=UNIT_KIND_LABELS,
                                   PLAN_STATUS_LABELS=STATUS_LABELS, CYCLE_LABELS=CYCLE_LABELS,
                                   get_locale=get_locale)

@@ -426,6 +426,53 @@ def test_api_results_are_for_staff_and_the_object_itself(people, make_user, clie
         assert api_as(refused).get(f"/plans/{plan_id}/results").status_code == 403, refused
 
 
+def test_score_grid_is_for_evaluators_of_the_plan(people, make_user, client, login, api_as):
+    make_user("eva", "evaluator", unit="GAT")
+    plan_id = _published_plan(api_as)
+    assert is_login_redirect(client.get(f"/plans/{plan_id}/score"))
+    assert is_login_redirect(client.post(f"/plans/{plan_id}/score", data={"action": "draft"}))
+    login("unit_gat")                 # no evaluator group names the unit GAT's liaison (nor their role)
+    assert client.get(f"/plans/{plan_id}/score").status_code == 403
+    assert client.post(f"/plans/{plan_id}/score", data={"action": "draft"}).status_code == 403
+    for allowed in ("eva", "leader"):  # by the evaluator role; by the unit KHB group
+        login(allowed)
+        assert client.get(f"/plans/{plan_id}/score").status_code == 200, allowed
+    assert client.post(f"/plans/{plan_id}/score", data={"action": "draft"}).status_code == 302
+    assert client.get("/plans/999999/score").status_code == 404
+
+
+def test_scoring_task_page_is_for_whoever_may_see_the_task(people, make_user, client, login, api_as, app):
+    make_user("eva", "evaluator", unit="GAT")
+    plan_id = _published_plan(api_as)
+    [task] = api_as("eva").get("/tasks?scope=mine").json["items"]
+    assert is_login_redirect(client.get(f"/plans/tasks/{task['id']}"))
+    login("unit_gat")                 # neither its assignee nor holding its role
+    assert client.get(f"/plans/tasks/{task['id']}").status_code == 403
+    login("eva")
+    assert client.get(f"/plans/tasks/{task['id']}").headers["Location"].endswith(f"/plans/{plan_id}/score")
+    with app.app_context():
+        approval = db.session.scalar(sa.select(HumanTask.id).where(HumanTask.process_id == "plan_approval"))
+    login("admin")                    # a task of another process is not a scoring task
+    assert client.get(f"/plans/tasks/{approval}").status_code == 404
+
+
+def test_result_publication_page_is_for_the_office(people, make_user, client, login, api_as):
+    plan_id = _published_plan(api_as)
+    assert is_login_redirect(client.get(f"/plans/{plan_id}/publish"))
+    assert is_login_redirect(client.post(f"/plans/{plan_id}/publish"))
+    for refused in ("reviewer", "leader", "unit_gat"):
+        login(refused)
+        assert client.get(f"/plans/{plan_id}/publish").status_code == 403, refused
+        assert client.post(f"/plans/{plan_id}/publish", data={}).status_code == 403, refused
+    for allowed in ("manager", "admin"):
+        login(allowed)
+        assert client.get(f"/plans/{plan_id}/publish").status_code == 200, allowed
+    # nothing to publish yet (evaluators are still scoring): refused with a reason, nothing changes
+    login("manager")
+    page = client.get(f"/plans/{plan_id}/publish").get_data(as_text=True)
+    assert "评估人尚未全部提交评分" in page
+
+
 def test_api_units_need_a_token(people, client, api_as):
     assert client.get("/api/v1/units").status_code == 401
     assert "GAT" in {u["code"] for u in api_as("unit_gat").get("/units").json["items"]}
@@ -820,6 +867,11 @@ COVERED: dict[str, tuple[str, ...]] = {
     "GET /api/v1/units": ("test_api_units_need_a_token",),
     "POST /api/v1/plans/<int:plan_id>/scores": ("test_api_scores_are_for_evaluators_of_the_plan",),
     "GET /api/v1/plans/<int:plan_id>/results": ("test_api_results_are_for_staff_and_the_object_itself",),
+    "GET /plans/<int:plan_id>/score": ("test_score_grid_is_for_evaluators_of_the_plan",),
+    "POST /plans/<int:plan_id>/score": ("test_score_grid_is_for_evaluators_of_the_plan",),
+    "GET /plans/tasks/<int:task_id>": ("test_scoring_task_page_is_for_whoever_may_see_the_task",),
+    "GET /plans/<int:plan_id>/publish": ("test_result_publication_page_is_for_the_office",),
+    "POST /plans/<int:plan_id>/publish": ("test_result_publication_page_is_for_the_office",),
     "GET /api/v1/units/export": ("test_api_unit_spreadsheets_are_for_admins_and_managers",),
     "POST /api/v1/units/import": ("test_api_unit_spreadsheets_are_for_admins_and_managers",),
     "POST /admin/units": ("test_only_admins_add_units",),

@@ -95,10 +95,11 @@ def test_scopes_mine_candidate_and_done(people, app, api_as):
     assert ids(reviewer2, "scope=mine") == []
 
     reviewer.post(f"/tasks/{older}/complete", {"data": {"decision": "approve"}})
-    assert ids(reviewer, "scope=mine") == []
+    # The approval left their inbox; as a member of the plan's evaluator unit (KHB) they now score it.
+    assert ids(reviewer, "scope=mine&process=plan_approval") == []
     assert ids(reviewer, "scope=done") == [older]
     assert ids(reviewer2, "scope=done") == []
-    assert ids(reviewer, "scope=candidate") == [newer]
+    assert ids(reviewer, "scope=candidate&process=plan_approval") == [newer]
 
 
 def test_default_scope_is_mine_and_an_unknown_scope_is_rejected(people, app, api_as):

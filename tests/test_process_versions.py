@@ -76,7 +76,7 @@ def token_client(flask_app: Flask, username: str) -> Api:
 
 
 def review(api: Api, decision: str) -> dict[str, Any]:
-    [task] = api.get("/tasks?scope=candidate").json["items"]
+    [task] = api.get("/tasks?scope=candidate&process=plan_approval").json["items"]
     response = api.post(f"/tasks/{task['id']}/complete", {"data": {"decision": decision, "comment": "意见"}})
     assert response.status_code == 200, response.json
     return dict(task)
@@ -143,7 +143,7 @@ def test_a_running_instance_keeps_the_forms_of_its_version(people, instance_dir,
     renamed = make_app(instance_dir, BPMN_DIR=bpmn_dir, FORMS_DIR=forms_dir)
 
     reviewer = token_client(renamed, "reviewer")
-    [task] = reviewer.get("/tasks?scope=candidate").json["items"]
+    [task] = reviewer.get("/tasks?scope=candidate&process=plan_approval").json["items"]
     choices = [c["value"] for c in reviewer.get(f"/tasks/{task['id']}").json["form"]["fields"][0]["choices"]]
     assert choices == ["approve", "return"]
     assert reviewer.post(f"/tasks/{task['id']}/complete", {"data": {"decision": "approve"}}).status_code == 200
@@ -152,7 +152,7 @@ def test_a_running_instance_keeps_the_forms_of_its_version(people, instance_dir,
     manager = token_client(renamed, "manager")
     plan_v2 = manager.post("/plans", plan_payload(name="新表单的计划")).json["id"]
     manager.post(f"/plans/{plan_v2}/submit")
-    [task] = reviewer.get("/tasks?scope=candidate").json["items"]
+    [task] = reviewer.get("/tasks?scope=candidate&process=plan_approval").json["items"]
     assert reviewer.post(f"/tasks/{task['id']}/complete", {"data": {"decision": "approve"}}).status_code == 422
     assert reviewer.post(f"/tasks/{task['id']}/complete", {"data": {"decision": "pass"}}).status_code == 200
     assert reviewer.get(f"/plans/{plan_v2}").json["status"] == "published"

@@ -14,7 +14,7 @@ from app.api.auth import api_user, error, token_required
 from app.api.serializers import instance_dict, task_dict
 from app.database import write_transaction
 from app.extensions import db
-from app.services import accounts, instances, objects, plans, scoring
+from app.services import accounts, instances, objects, plans, score_entry, scoring
 from app.services import tasks as task_service
 from app.services.errors import InvalidRows, ServiceError, Throttled
 
@@ -178,7 +178,7 @@ def plan_item(plan_id: int) -> ResponseReturnValue:
 def submit_score(plan_id: int) -> ResponseReturnValue:
     body = _json_body()
     with write_transaction():
-        entry = scoring.submit_score(api_user(), plan_id, body)
+        entry = score_entry.submit_score(api_user(), plan_id, body)
         result = {"object": entry.object.code, "indicator": entry.indicator.code,
                   "score": format(entry.score.normalize(), "f"), "group": entry.group_id}
     return jsonify(result), 201

@@ -67,6 +67,8 @@ def task(task_id: int) -> ResponseReturnValue:
     except ServiceError as exc:
         abort(exc.status)
     spec = task_service.form_spec(task)
+    if spec.page:
+        return redirect(url_for(spec.page, task_id=task.id))
     form = build_form_class(spec)()
     can_act = task_service.may_act(current_user, task)
     if request.method == "POST" and form.validate_on_submit():

@@ -9,9 +9,10 @@ from flask_login import current_user, login_required
 
 from app.database import write_transaction
 from app.extensions import db
-from app.models import HumanTask, Plan, Role, TaskStatus, Unit
+from app.models import HumanTask, Plan, PlanStatus, Role, TaskStatus, Unit
 from app.plans import bp, rows
 from app.services import plans as plan_service
+from app.services import score_entry
 from app.services.errors import Invalid, ServiceError
 
 EMPTY = rows.PlanRows(fields={"cycle": "year"}, indicators=[], evaluators=[], objects=[])
@@ -70,9 +71,12 @@ def show(plan_id: int) -> ResponseReturnValue:
     if plan.instance_id:
         revise_task = db.session.scalar(sa.select(HumanTask).where(
             HumanTask.instance_id == plan.instance_id, HumanTask.status == TaskStatus.OPEN))
+    published = plan.status == PlanStatus.PUBLISHED
     return render_template("plans/show.html", plan=plan, open_task=revise_task,
                            status_labels=plan_service.STATUS_LABELS, cycle_labels=plan_service.CYCLE_LABELS,
-                           may_edit=plan_service.may_edit(current_user, plan))
+                           may_edit=plan_service.may_edit(current_user, plan),
+                           evaluator=published and score_entry.group_of(plan, current_user) is not None,
+                           may_publish=published and current_user.has_role(Role.ASSESSMENT_MANAGER, Role.ADMIN))
 
 
 @bp.route("/<int:plan_id>/edit", methods=["GET", "POST"])

@@ -482,8 +482,12 @@ def _follow_instance(instance: ProcessInstance) -> None:
     # One UPDATE, no load: this runs on every step of every plan instance. A Plan already in this
     # session is not refreshed (callers that show it afterwards reload it).
     table = cast(sa.Table, Plan.__table__)  # Core UPDATE: no ORM bookkeeping on this hot path
-    db.session.execute(sa.update(table).where(table.c.id == plan_id, table.c.status != status)
-                       .values(updated_at=utcnow(), **values))
+    changed = db.session.execute(sa.update(table).where(table.c.id == plan_id, table.c.status != status)
+                                 .values(updated_at=utcnow(), **values))
+    if status == PlanStatus.PUBLISHED and changed.rowcount == 1:  # type: ignore[attr-defined]
+        # Publication starts the scoring round; the guarded UPDATE makes this happen exactly once.
+        from app.services import scoring_round  # it builds on this module
+        scoring_round.start_round(plan_id)
 
 
 # ----------------------------------------------------------------------------- output

@@ -1,33 +1,23 @@
-"""Score entry and results (A2.3, A2.5, A2.8) on top of the documented method (``app.scoring.method``).
+"""Results (A2.5, A2.8) on top of the documented method (``app.scoring.method``).
 
-Who evaluates: a user belongs to the first of a plan's evaluator groups (in plan order) that names
-their username, their unit or one of their roles; their scores count for that group only.
+Scores are entered through ``app.services.score_entry``; only submitted entries count here.
 """
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
 
 from app.extensions import db
-from app.models import EvaluatorGroup, Indicator, Plan, PlanStatus, Role, ScoreEntry, User
+from app.models import Indicator, Plan, Role, ScoreEntry, User
 from app.scoring import method
-from app.services.errors import Conflict, Forbidden, Invalid, NotFound
+from app.services.errors import Forbidden, NotFound
 
 RESULT_VIEWERS = (Role.ADMIN, Role.ASSESSMENT_MANAGER, Role.REVIEWER, Role.LEADER)
 SHOWN = Decimal("0.01")  # indicator scores are shown to 0.01; totals come from unrounded scores
-
-
-def group_of(plan: Plan, user: User) -> EvaluatorGroup | None:
-    for group in sorted(plan.evaluators, key=lambda g: g.position):
-        if ((group.kind == "username" and group.ref == user.username)
-                or (group.kind == "unit" and user.unit is not None and group.ref == user.unit.code)
-                or (group.kind == "role" and group.ref in user.roles)):
-            return group
-    return None
 
 
 def _plan(plan_id: int) -> Plan:
@@ -35,62 +25,6 @@ def _plan(plan_id: int) -> Plan:
     if plan is None:
         raise NotFound("考核计划不存在")
     return plan
-
-
-def _leaf(plan: Plan, code: Any) -> Indicator:
-    indicator = next((i for i in plan.indicators if i.code == str(code)), None)
-    if indicator is None:
-        raise Invalid("指标不存在", {"indicator": [f"计划中没有指标 {code}。"]})
-    if indicator.children:
-        raise Invalid("只能为末级指标评分", {"indicator": [f"{indicator.name} 由下级指标得分汇总，不能直接评分。"]})
-    if indicator.method != "manual":
-        raise Invalid("自动指标不能手工评分", {"indicator": [f"{indicator.name} 由数据采集自动计分。"]})
-    return indicator
-
-
-def _score(value: Any, maximum: Decimal) -> Decimal:
-    try:
-        score = Decimal(str(value).strip())
-    except (InvalidOperation, ValueError):
-        raise Invalid("分数须为数字", {"score": ["须为数字。"]}) from None
-    if not score.is_finite() or not Decimal(0) <= score <= maximum:
-        raise Invalid("分数超出范围", {"score": [f"须在 0 到 {format(maximum.normalize(), 'f')} 之间。"]})
-    if score.as_tuple().exponent < -3:  # type: ignore[operator]
-        raise Invalid("分数最多三位小数", {"score": ["最多保留三位小数。"]})
-    return score
-
-
-def submit_score(user: User, plan_id: int, payload: Any) -> ScoreEntry:
-    """Record an evaluator's score; posting again for the same object × indicator replaces it."""
-    if not isinstance(payload, dict):
-        raise Invalid("请求格式错误", {"body": ["须为 JSON 对象。"]})
-    plan = _plan(plan_id)
-    group = group_of(plan, user)
-    if group is None:
-        raise Forbidden("您不是此考核计划的评估人")
-    if plan.status != PlanStatus.PUBLISHED:
-        raise Conflict("计划尚未发布，不能评分")
-    target = next((o.unit for o in plan.objects if o.unit.code == str(payload.get("object"))), None)
-    if target is None:
-        raise Invalid("考核对象不在计划中", {"object": [f"计划中没有考核对象 {payload.get('object')}。"]})
-    indicator = _leaf(plan, payload.get("indicator"))
-    score = _score(payload.get("score"), indicator.max_score)
-    entry = db.session.scalar(sa.select(ScoreEntry).where(
-        ScoreEntry.plan_id == plan.id, ScoreEntry.object_id == target.id,
-        ScoreEntry.indicator_id == indicator.id, ScoreEntry.evaluator_id == user.id))
-    if entry is None:
-        entry = ScoreEntry(plan_id=plan.id, object_id=target.id, indicator_id=indicator.id, evaluator_id=user.id,
-                           group_id=group.id, score=score)
-        try:
-            with db.session.begin_nested():
-                db.session.add(entry)
-        except sa.exc.IntegrityError:  # the same evaluator's other request got there first
-            entry = db.session.scalars(sa.select(ScoreEntry).where(
-                ScoreEntry.plan_id == plan.id, ScoreEntry.object_id == target.id,
-                ScoreEntry.indicator_id == indicator.id, ScoreEntry.evaluator_id == user.id)).one()
-    entry.score, entry.group_id, entry.submitted = score, group.id, True
-    db.session.flush()
-    return entry
 
 
 # ----------------------------------------------------------------------------- results

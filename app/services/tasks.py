@@ -276,13 +276,20 @@ def unclaim(user: User, task_id: int) -> HumanTask:
     return task
 
 
-def complete(user: User, task_id: int, data: dict[str, Any]) -> ProcessInstance:
-    """Validate, run and record one completion; the caller commits (one transaction)."""
+def complete(user: User, task_id: int, data: dict[str, Any], *, from_page: bool = False) -> ProcessInstance:
+    """Validate, run and record one completion; the caller commits (one transaction).
+
+    A task whose form names a page (the score-entry grid, say) is completed by that page's service
+    (``from_page``), never through the generic form, which could not check what the page checks.
+    """
     task, instance = _lock(task_id)
     _check_may_act(user, task)
     if instance.status != InstanceStatus.RUNNING:
         raise Conflict("流程已结束，不能再办理此任务")
-    cleaned, errors = validate_json(form_spec(task), data if isinstance(data, dict) else {})
+    spec = form_spec(task)
+    if spec.page and not from_page:
+        raise Conflict(f"“{task.name}”须在其办理页面完成")
+    cleaned, errors = validate_json(spec, data if isinstance(data, dict) else {})
     if errors:
         raise Invalid("表单填写有误", errors)
     if task.assignee_id is None:  # completing an unclaimed task claims it implicitly

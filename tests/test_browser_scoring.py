@@ -1,0 +1,62 @@
+"""Playwright: an evaluator works the score-entry grid (drafts, errors in place, submission), then the
+office publishes the results. Screenshots land in tests/_artifacts/."""
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from app.models import Role
+from tests.conftest import plan_payload
+from tests.test_browser import browser_type_launch_args, live_server, login, logout, shot  # noqa: F401
+from tests.test_scoring_round import EVALUATORS, TREE, publish
+
+pytestmark = pytest.mark.browser
+
+
+def test_score_grid_and_publication_in_the_browser(people, make_user, api_as, live_server: str,  # noqa: F811
+                                                   page: Page) -> None:
+    make_user("eva1", Role.EVALUATOR, unit="RST", name="评估一")
+    make_user("expert", Role.EVALUATOR, unit="ZJ", name="专家")
+    plan_id = publish(api_as, plan_payload(indicators=TREE, evaluators=EVALUATORS))
+    for obj in ("GAT", "CS"):   # the expert scores through the API
+        for body in ({"indicator": "A1", "score": 9}, {"indicator": "A2", "grade": "好"},
+                     {"indicator": "B", "deductions": []}):
+            assert api_as("expert").post(f"/plans/{plan_id}/scores", {"object": obj, **body}).status_code == 201
+
+    page.set_viewport_size({"width": 1400, "height": 900})
+    login(page, live_server, "eva1")
+    page.get_by_role("link", name="考核评分").first.click()          # the inbox task opens the grid
+    expect(page.get_by_role("heading", name="评分表")).to_be_visible()
+    grid = page.locator("table.score-grid")
+    first_row = grid.locator("tbody tr").first
+    first_row.locator("input[type=number]").fill("8.5")
+    first_row.locator("select").select_option("中")
+    page.get_by_role("button", name="保存草稿").click()
+    expect(page.get_by_text("草稿已保存")).to_be_visible()
+    expect(first_row.locator("td.cell-draft").first).to_be_visible()
+
+    page.get_by_role("button", name="提交评分").click()                 # the second object is still empty
+    expect(page.get_by_text("提交前须填写此项").first).to_be_visible()
+    shot(page, "score-grid-errors")
+
+    second_row = grid.locator("tbody tr").nth(1)
+    second_row.locator("input[type=number]").fill("12")   # over full marks: the browser itself refuses it
+    second_row.locator("select").select_option("好")
+    second_row.locator("details.deductions summary").click()
+    second_row.get_by_label("未按时上报").check()
+    expect(second_row.locator(".deduction-score")).to_have_text("15")
+    assert second_row.locator("input[type=number]").evaluate("e => e.validity.rangeOverflow")
+    second_row.locator("input[type=number]").fill("7")
+    page.get_by_role("button", name="提交评分").click()
+    expect(page.get_by_text("评分已提交")).to_be_visible()
+    expect(page.get_by_text("评分任务已完成")).to_be_visible()
+    shot(page, "score-grid-submitted")
+    logout(page)
+
+    login(page, live_server, "manager")
+    page.get_by_role("link", name="组待办", exact=True).click()
+    page.get_by_role("link", name="确认并发布考核结果").first.click()
+    expect(page.get_by_text("可以发布")).to_be_visible()
+    shot(page, "results-publish")
+    page.get_by_role("button", name="发布考核结果").click()
+    expect(page.get_by_text("考核结果已发布。")).to_be_visible()
