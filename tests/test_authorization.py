@@ -473,6 +473,47 @@ def test_result_publication_page_is_for_the_office(people, make_user, client, lo
     assert "评估人尚未全部提交评分" in page
 
 
+CHANGE = {"reason": "调整权重", "indicators": [{"code": "A1", "weight": 30}, {"code": "A2", "weight": 70}]}
+
+
+def test_api_indicator_changes_are_requested_by_managers_and_read_by_plan_viewers(people, client, api_as):
+    plan_id = _published_plan(api_as)
+    assert client.post(f"/api/v1/plans/{plan_id}/changes", json=CHANGE).status_code == 401
+    assert client.get(f"/api/v1/plans/{plan_id}/changes").status_code == 401
+    for refused in ("reviewer", "leader", "unit_gat", "admin"):
+        assert api_as(refused).post(f"/plans/{plan_id}/changes", CHANGE).status_code == 403, refused
+    assert api_as("manager2").post(f"/plans/{plan_id}/changes", CHANGE).status_code == 201
+    for allowed in ("manager", "reviewer", "unit_gat"):   # a published plan is readable by everyone signed in
+        assert len(api_as(allowed).get(f"/plans/{plan_id}/changes").json["items"]) == 1, allowed
+    draft = draft_plan(api_as)
+    assert api_as("unit_gat").get(f"/plans/{draft}/changes").status_code == 403
+
+
+def test_indicator_change_page_is_for_managers(people, client, login, api_as):
+    plan_id = _published_plan(api_as)
+    assert is_login_redirect(client.get(f"/plans/{plan_id}/changes/new"))
+    assert is_login_redirect(client.post(f"/plans/{plan_id}/changes/new", data={}))
+    for refused in ("reviewer", "unit_gat", "admin"):
+        login(refused)
+        assert client.get(f"/plans/{plan_id}/changes/new").status_code == 403, refused
+        assert client.post(f"/plans/{plan_id}/changes/new", data={"reason": "x"}).status_code == 403, refused
+    login("manager")
+    assert client.get(f"/plans/{plan_id}/changes/new").status_code == 200
+    saved = client.post(f"/plans/{plan_id}/changes/new", data={"reason": "调整权重", "A1:weight": "30",
+                                                                "A2:weight": "70"})
+    assert saved.status_code == 302 and saved.headers["Location"].startswith("/instances/")
+
+
+def test_plan_versions_are_readable_by_plan_viewers(people, client, login, api_as):
+    plan_id = _published_plan(api_as)
+    assert is_login_redirect(client.get(f"/plans/{plan_id}/versions/1"))
+    login("unit_gat")
+    assert client.get(f"/plans/{plan_id}/versions/1").status_code == 200
+    assert client.get(f"/plans/{plan_id}/versions/2").status_code == 404
+    draft = draft_plan(api_as)
+    assert client.get(f"/plans/{draft}/versions/1").status_code == 403
+
+
 def test_api_units_need_a_token(people, client, api_as):
     assert client.get("/api/v1/units").status_code == 401
     assert "GAT" in {u["code"] for u in api_as("unit_gat").get("/units").json["items"]}
@@ -868,6 +909,13 @@ COVERED: dict[str, tuple[str, ...]] = {
     "POST /api/v1/plans/<int:plan_id>/scores": ("test_api_scores_are_for_evaluators_of_the_plan",),
     "GET /api/v1/plans/<int:plan_id>/results": ("test_api_results_are_for_staff_and_the_object_itself",),
     "GET /plans/<int:plan_id>/score": ("test_score_grid_is_for_evaluators_of_the_plan",),
+    "GET /plans/<int:plan_id>/changes/new": ("test_indicator_change_page_is_for_managers",),
+    "POST /plans/<int:plan_id>/changes/new": ("test_indicator_change_page_is_for_managers",),
+    "GET /plans/<int:plan_id>/versions/<int:version>": ("test_plan_versions_are_readable_by_plan_viewers",),
+    "GET /api/v1/plans/<int:plan_id>/changes": (
+        "test_api_indicator_changes_are_requested_by_managers_and_read_by_plan_viewers",),
+    "POST /api/v1/plans/<int:plan_id>/changes": (
+        "test_api_indicator_changes_are_requested_by_managers_and_read_by_plan_viewers",),
     "POST /plans/<int:plan_id>/score": ("test_score_grid_is_for_evaluators_of_the_plan",),
     "GET /plans/tasks/<int:task_id>": ("test_scoring_task_page_is_for_whoever_may_see_the_task",),
     "GET /plans/<int:plan_id>/publish": ("test_result_publication_page_is_for_the_office",),

@@ -60,3 +60,33 @@ def test_score_grid_and_publication_in_the_browser(people, make_user, api_as, li
     shot(page, "results-publish")
     page.get_by_role("button", name="发布考核结果").click()
     expect(page.get_by_text("考核结果已发布。")).to_be_visible()
+
+
+def test_indicator_change_in_the_browser(people, api_as, live_server: str, page: Page) -> None:  # noqa: F811
+    plan_id = publish(api_as, plan_payload(indicators=TREE))
+    page.set_viewport_size({"width": 1400, "height": 900})
+    login(page, live_server, "manager")
+    page.goto(f"{live_server}/plans/{plan_id}")
+    page.get_by_role("link", name="申请指标变更").click()
+    page.get_by_label("A1 权重").fill("70")
+    page.get_by_label("A2 权重").fill("20")                      # sums to 90: refused, shown, nothing started
+    page.get_by_label("变更理由").fill("本年度更重视响应时效")
+    page.get_by_role("button", name="提交变更审核").click()
+    expect(page.get_by_text("权重之和为 90")).to_be_visible()
+    page.get_by_label("A2 权重").fill("30")
+    page.get_by_role("button", name="提交变更审核").click()
+    expect(page.get_by_text("变更申请已提交审核")).to_be_visible()
+    logout(page)
+
+    login(page, live_server, "reviewer")
+    page.get_by_role("link", name="组待办", exact=True).click()
+    page.get_by_role("link", name="审核指标变更").first.click()
+    expect(page.get_by_text("本年度更重视响应时效")).to_be_visible()
+    shot(page, "indicator-change-review")
+    page.get_by_label("通过", exact=True).check()
+    page.get_by_role("button", name="提交").click()
+    page.goto(f"{live_server}/plans/{plan_id}")
+    expect(page.get_by_text("v2 当前")).to_be_visible()
+    page.get_by_role("link", name="v1").click()
+    expect(page.get_by_text("这是计划的历史版本")).to_be_visible()
+    shot(page, "plan-version-1")

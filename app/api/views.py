@@ -14,7 +14,7 @@ from app.api.auth import api_user, error, token_required
 from app.api.serializers import instance_dict, task_dict
 from app.database import write_transaction
 from app.extensions import db
-from app.services import accounts, instances, objects, plans, score_entry, scoring
+from app.services import accounts, instances, objects, plan_changes, plans, score_entry, scoring
 from app.services import tasks as task_service
 from app.services.errors import InvalidRows, ServiceError, Throttled
 
@@ -166,11 +166,28 @@ def plans_collection() -> ResponseReturnValue:
 @token_required
 def plan_item(plan_id: int) -> ResponseReturnValue:
     plan = plans.get_plan(api_user(), plan_id)
+    if request.method == "GET" and request.args.get("version"):
+        version = request.args.get("version", type=int)
+        if version is None or version < 1:
+            return error(422, "version 须为正整数", {"version": ["须为正整数。"]})
+        return jsonify(plan_changes.plan_at_version(api_user(), plan_id, version))
     if request.method == "PUT":
         body = _json_body()
         with write_transaction():
             plan = plans.update_plan(api_user(), plan, body)
     return jsonify(plans.plan_dict(plan))
+
+
+@bp.route("/plans/<int:plan_id>/changes", methods=["GET", "POST"])
+@token_required
+def plan_changes_collection(plan_id: int) -> ResponseReturnValue:
+    if request.method == "GET":
+        plan = plans.get_plan(api_user(), plan_id)
+        return jsonify({"items": [plan_changes.change_dict(c) for c in plan_changes.changes_of(plan)]})
+    body = _json_body()
+    with write_transaction():
+        change = plan_changes.request_change(api_user(), plan_id, body)
+    return jsonify({"id": change.id, "instance_id": change.instance_id}), 201
 
 
 @bp.route("/plans/<int:plan_id>/scores", methods=["POST"])

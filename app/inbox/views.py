@@ -10,9 +10,12 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from app.database import write_transaction
+from app.extensions import db
 from app.formspec import build_form_class, cleaned_data
 from app.i18n import N_
 from app.inbox import bp
+from app.models import PlanChange
+from app.services import plan_changes, plans
 from app.services import tasks as task_service
 from app.services.errors import Conflict, Invalid, ServiceError
 from app.workflow.runtime import registry
@@ -50,12 +53,18 @@ def index() -> ResponseReturnValue:
 def _task_context(task: Any) -> dict[str, Any]:
     """Extra panels for a task page, by the case its instance belongs to (e.g. the plan under review)."""
     key = task.instance.business_key or ""
-    if key.startswith("plan:"):
-        from app.services import plans
-        try:
-            return {"plan": plans.get_plan(current_user, int(key.split(":", 1)[1]))}
-        except ServiceError:
-            return {}
+    kind, _sep, ident = key.partition(":")
+    try:
+        if kind == "plan":
+            return {"plan": plans.get_plan(current_user, int(ident))}
+        if kind == "plan_change":
+            change = db.session.get(PlanChange, int(ident))
+            if change is None:
+                return {}
+            return {"plan": plans.get_plan(current_user, change.plan_id), "change": change,
+                    "change_rows": plan_changes.diff(change)}
+    except ServiceError:
+        return {}
     return {}
 
 

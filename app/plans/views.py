@@ -11,8 +11,8 @@ from app.database import write_transaction
 from app.extensions import db
 from app.models import HumanTask, Plan, PlanStatus, Role, TaskStatus, Unit
 from app.plans import bp, rows
+from app.services import plan_changes, score_entry
 from app.services import plans as plan_service
-from app.services import score_entry
 from app.services.errors import Invalid, ServiceError
 
 EMPTY = rows.PlanRows(fields={"cycle": "year"}, indicators=[], evaluators=[], objects=[])
@@ -76,6 +76,9 @@ def show(plan_id: int) -> ResponseReturnValue:
                            status_labels=plan_service.STATUS_LABELS, cycle_labels=plan_service.CYCLE_LABELS,
                            may_edit=plan_service.may_edit(current_user, plan),
                            evaluator=published and score_entry.group_of(plan, current_user) is not None,
+                           changes=plan_changes.changes_of(plan),
+                           may_request_change=(published and plan.results_stage is None
+                                               and current_user.has_role(Role.ASSESSMENT_MANAGER)),
                            may_publish=published and current_user.has_role(Role.ASSESSMENT_MANAGER, Role.ADMIN))
 
 

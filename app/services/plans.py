@@ -426,7 +426,7 @@ def create_plan(user: User, payload: Any) -> Plan:
     return plan
 
 
-def _locked(plan: Plan) -> Plan:
+def lock(plan: Plan) -> Plan:
     """Re-read the plan under a row lock, so two submissions cannot both see a draft."""
     query = sa.select(Plan).where(Plan.id == plan.id).execution_options(populate_existing=True)
     if db.engine.dialect.name == "postgresql":
@@ -435,7 +435,7 @@ def _locked(plan: Plan) -> Plan:
 
 
 def update_plan(user: User, plan: Plan, payload: Any) -> Plan:
-    plan = _locked(plan)
+    plan = lock(plan)
     if not may_edit(user, plan):
         raise Forbidden("只有计划制定人可以修改此计划")
     if not plan.editable:
@@ -453,7 +453,7 @@ def update_plan(user: User, plan: Plan, payload: Any) -> Plan:
 
 def submit_plan(user: User, plan: Plan) -> ProcessInstance:
     """Start the approval instance. A returned plan is resubmitted through its ``revise`` task."""
-    plan = _locked(plan)
+    plan = lock(plan)
     if not may_edit(user, plan):
         raise Forbidden("只有计划制定人可以提交此计划")
     if plan.status != PlanStatus.DRAFT:

@@ -16,7 +16,7 @@ import sqlalchemy.orm as so
 from app.extensions import db
 from app.models import HumanTask, Plan, ProcessInstance, Role, ScoreEntry, TaskStatus, Unit, User, UserRole
 from app.models.base import utcnow
-from app.services import score_entry, scoring, tasks
+from app.services import plan_changes, score_entry, scoring, tasks
 from app.services.errors import Conflict, Forbidden, NotFound
 from app.workflow import hooks, runtime
 
@@ -81,6 +81,8 @@ def publish_results(user: User, plan_id: int) -> scoring.PlanResults:
     task = publish_task(plan)
     if task is None:
         raise Conflict("评分尚未结束或结果已发布，当前不能发布结果")
+    if plan_changes.pending_change(plan) is not None:
+        raise Conflict("此计划有一项指标变更正在审核，审核结束后再发布结果")
     computed = scoring.compute(plan)
     incomplete = [r.object for r in computed.results if r.incomplete]
     if incomplete:
