@@ -22,7 +22,8 @@ def source(app) -> str:
 
 
 def test_input_adapters_are_kept_and_shown(people, api_as):
-    deductions = {"kind": "deductions", "items": [{"label": "超时未响应", "points": 2}, {"label": "资料缺失", "points": "1.5"}]}
+    deductions = {"kind": "deductions",
+                  "items": [{"label": "超时未响应", "points": 2}, {"label": "资料缺失", "points": "1.5"}]}
     api = api_as("manager")
     resp = api.post("/plans", plan_payload(indicators=tree(input=deductions), public=True))
     assert resp.status_code == 201, resp.json
