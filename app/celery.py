@@ -17,6 +17,8 @@ def celery_init_app(app: Flask) -> Celery:
     celery_app.config_from_object(app.config["CELERY"])
     celery_app.conf.beat_schedule = {
         "fire-due-timers": {"task": "app.tasks.fire_due_timers", "schedule": app.config["TIMER_SWEEP_SECONDS"]},
+        "collect-due-sources": {"task": "app.tasks.collect_due_sources",
+                                "schedule": app.config["COLLECT_SWEEP_SECONDS"]},
     }
     celery_app.conf.include = ["app.tasks"]
     celery_app.set_default()

@@ -37,6 +37,12 @@ def defaults(instance: Path) -> dict[str, Any]:
         "SIGNING_CERT_PATH": instance / "signing" / "system-cert.pem",
         "CELERY": celery_defaults(instance),
         "TIMER_SWEEP_SECONDS": 5.0,
+        # Automatic collection (app/services/collection.py)
+        "FERNET_KEY_PATH": instance / "secrets" / "fernet.key",   # encrypts data-source auth headers
+        "COLLECT_SWEEP_SECONDS": 60.0,                             # how often beat looks for due sources
+        "COLLECT_MAX_BYTES": 10 * 1024 * 1024,                     # a larger response fails the run
+        "COLLECT_MAX_RECORDS": 100_000,
+        "COLLECT_FILES_DIR": instance / "datasources",             # uploaded CSV files, by SHA-256
     }
 
 

@@ -7,7 +7,7 @@ from celery import shared_task
 
 from app.database import write_transaction
 from app.models.base import utcnow
-from app.services import timers
+from app.services import collection, timers
 from app.workflow.runtime import ProcessError
 
 
@@ -29,3 +29,9 @@ def sweep_timers(now: datetime | None = None) -> int:
 def fire_due_timers() -> int:
     """Beat runs this every few seconds; it costs in proportion to what is due."""
     return sweep_timers()
+
+
+@shared_task(name="app.tasks.collect_due_sources", ignore_result=True)
+def collect_due_sources() -> int:
+    """Beat runs this every minute: read the data sources whose next_run_at has come."""
+    return collection.sweep()

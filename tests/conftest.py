@@ -171,3 +171,11 @@ def login(client: FlaskClient) -> Callable[[str], FlaskClient]:
         assert response.status_code == 302, response.data.decode()[:500]
         return client
     return _login
+
+
+@pytest.fixture
+def source_server() -> Iterator[Any]:
+    """A local HTTP server standing in for a data source (tests/source_server.py)."""
+    from tests.source_server import SourceServer
+    with SourceServer() as server:
+        yield server

@@ -762,6 +762,175 @@ def test_api_plan_submit_is_for_the_author_only(people, client, api_as):
     assert api_as("manager").post(f"/plans/{plan_id}/submit").status_code == 201
 
 
+# ----------------------------------------------------------------------------- data sources
+
+DATASOURCE = {"name": "好差评", "kind": "http_json", "url": "http://127.0.0.1:9/rates",   # nothing listens on 9
+              "object_field": "unit", "value_field": "rate"}
+NOT_SOURCE_MANAGERS = ("reviewer", "leader", "unit_gat")
+
+
+def _datasource(api_as: Callable[[str], Api], **fields: Any) -> int:
+    created = api_as("manager").post("/datasources", {**DATASOURCE, **fields})
+    assert created.status_code == 201, created.json
+    return int(created.json["id"])
+
+
+def _run_count(app: Flask) -> int:
+    from app.models import CollectionRun
+    with app.app_context():
+        return int(db.session.scalar(sa.select(sa.func.count(CollectionRun.id))))
+
+
+def test_api_datasources_are_for_admins_and_managers(people, client, api_as):
+    assert client.get("/api/v1/datasources").status_code == 401
+    assert client.post("/api/v1/datasources", json=DATASOURCE).status_code == 401
+    for other in NOT_SOURCE_MANAGERS:
+        assert api_as(other).get("/datasources").status_code == 403, other
+        assert api_as(other).post("/datasources", DATASOURCE).status_code == 403, other
+    assert api_as("manager").post("/datasources", DATASOURCE).status_code == 201
+    assert api_as("admin").post("/datasources", {**DATASOURCE, "name": "另一个"}).status_code == 201
+    for allowed in ("manager", "admin"):
+        assert len(api_as(allowed).get("/datasources").json["items"]) == 2, allowed
+
+
+def test_api_datasource_detail_runs_and_run_now_are_for_admins_and_managers(people, client, api_as, app):
+    source_id = _datasource(api_as)
+    reads = [f"/datasources/{source_id}", f"/datasources/{source_id}/runs"]
+    for url in reads:
+        assert client.get("/api/v1" + url).status_code == 401
+    assert client.post(f"/api/v1/datasources/{source_id}/run").status_code == 401
+    for other in NOT_SOURCE_MANAGERS:
+        for url in reads:
+            assert api_as(other).get(url).status_code == 403, (other, url)
+        assert api_as(other).post(f"/datasources/{source_id}/run").status_code == 403, other
+    assert _run_count(app) == 0
+    for allowed in ("manager", "admin"):
+        for url in reads:
+            assert api_as(allowed).get(url).status_code == 200, (allowed, url)
+        ran = api_as(allowed).post(f"/datasources/{source_id}/run")
+        assert ran.status_code == 200 and ran.json["status"] == "failed", allowed   # nothing listens there
+        assert api_as(allowed).get("/datasources/999999/runs").status_code == 404
+        assert api_as(allowed).post("/datasources/999999/run").status_code == 404
+    assert _run_count(app) == 2
+
+
+def test_api_csv_upload_is_for_admins_and_managers(people, client, api_as):
+    source_id = _datasource(api_as, kind="csv", url="", records_path="")
+
+    def post(api: Api | None) -> Any:
+        files = {"file": (io.BytesIO(b"unit,rate\nGAT,1\n"), "r.csv")}
+        if api is None:
+            return client.post(f"/api/v1/datasources/{source_id}/file", data=files, content_type="multipart/form-data")
+        return api.client.post(f"/api/v1/datasources/{source_id}/file", headers=api.headers, data=files,
+                               content_type="multipart/form-data")
+    assert post(None).status_code == 401
+    for other in NOT_SOURCE_MANAGERS:
+        assert post(api_as(other)).status_code == 403, other
+    assert api_as("manager").get(f"/datasources/{source_id}").json["file_sha256"] is None
+    for allowed in ("manager", "admin"):
+        assert post(api_as(allowed)).status_code == 200, allowed
+    assert api_as("manager").get(f"/datasources/{source_id}").json["file_sha256"] is not None
+
+
+def test_api_plan_collect_is_for_admins_and_managers(people, client, api_as):
+    plan_id = _published_plan(api_as)
+    assert client.post(f"/api/v1/plans/{plan_id}/collect").status_code == 401
+    for other in (*NOT_SOURCE_MANAGERS, "manager2"):
+        expected = 200 if other == "manager2" else 403    # any assessment manager, not only the author
+        assert api_as(other).post(f"/plans/{plan_id}/collect").status_code == expected, other
+    for allowed in ("manager", "admin"):
+        assert api_as(allowed).post(f"/plans/{plan_id}/collect").status_code == 200, allowed
+    assert api_as("admin").post("/plans/999999/collect").status_code == 404
+
+
+def test_datasource_pages_are_for_admins_and_managers(people, client, login, api_as):
+    source_id = _datasource(api_as)
+    pages = ["/datasources", f"/datasources/{source_id}"]
+    for url in pages:
+        assert is_login_redirect(client.get(url))
+    for other in NOT_SOURCE_MANAGERS:
+        login(other)
+        assert "数据源" not in client.get("/inbox").get_data(as_text=True)   # no nav link either
+        for url in pages:
+            assert client.get(url).status_code == 403, (other, url)
+    for allowed in ("manager", "admin"):
+        login(allowed)
+        assert 'href="/datasources"' in client.get("/inbox").get_data(as_text=True)
+        for url in pages:
+            page = client.get(url)
+            assert page.status_code == 200 and "好差评" in page.get_data(as_text=True), (allowed, url)
+        assert client.get("/datasources/999999").status_code == 404
+
+
+def test_only_admins_and_managers_add_datasources_on_the_page(people, client, login, api_as):
+    assert is_login_redirect(client.post("/datasources", data=DATASOURCE))
+    for other in NOT_SOURCE_MANAGERS:
+        login(other)
+        assert client.post("/datasources", data=DATASOURCE).status_code == 403, other
+    login("admin")
+    assert api_as("admin").get("/datasources").json["items"] == []
+    added = client.post("/datasources", data={**DATASOURCE, "auth_header": "X-Api-Key: page-secret"})
+    assert added.status_code == 302
+    bad = client.post("/datasources", data={**DATASOURCE, "name": "另一个", "url": "file:///etc/passwd",
+                                            "auth_header": "X-Api-Key: page-secret"})
+    assert bad.status_code == 422
+    html = bad.get_data(as_text=True)
+    assert "只支持 http:// 或 https:// 地址" in html and "page-secret" not in html   # never echoed back
+    assert [s["name"] for s in api_as("admin").get("/datasources").json["items"]] == ["好差评"]
+
+
+def test_only_admins_and_managers_run_and_upload_on_the_page(people, client, login, api_as, app):
+    source_id = _datasource(api_as)
+    csv_id = _datasource(api_as, name="表格", kind="csv", url="", records_path="")
+
+    def upload() -> Any:
+        return client.post(f"/datasources/{csv_id}/file", content_type="multipart/form-data",
+                           data={"file": (io.BytesIO("unit,rate\nGAT,1\n".encode("gb18030")), "r.csv")})
+    assert is_login_redirect(client.post(f"/datasources/{source_id}/run"))
+    assert is_login_redirect(upload())
+    for other in NOT_SOURCE_MANAGERS:
+        login(other)
+        assert client.post(f"/datasources/{source_id}/run").status_code == 403, other
+        assert upload().status_code == 403, other
+    assert _run_count(app) == 0
+    login("manager")
+    ran = client.post(f"/datasources/{source_id}/run", follow_redirects=True)
+    assert ran.status_code == 200 and "采集失败" in ran.get_data(as_text=True)
+    assert _run_count(app) == 1
+    assert upload().status_code == 302
+    assert api_as("manager").get(f"/datasources/{csv_id}").json["file_sha256"] is not None
+
+
+def test_only_admins_and_managers_collect_a_plan_from_its_page(people, client, login, api_as, app):
+    _datasource(api_as)
+    tree = [{"code": "A", "name": "好评率", "weight": 100, "method": "auto",
+             "source": {"datasource": "好差评", "rule": {"kind": "ratio", "target": 100}}}]
+    manager = api_as("manager")
+    draft = manager.post("/plans", plan_payload(indicators=tree)).json["id"]
+    manager.post(f"/plans/{draft}/submit")
+    reviewer = api_as("reviewer")
+    [task] = reviewer.get("/tasks?scope=candidate").json["items"]
+    reviewer.post(f"/tasks/{task['id']}/complete", {"data": {"decision": "approve"}})
+    plan_id = draft
+    assert is_login_redirect(client.post(f"/plans/{plan_id}/collect"))
+    for other in NOT_SOURCE_MANAGERS:
+        login(other)
+        assert "采集数据" not in client.get(f"/plans/{plan_id}").get_data(as_text=True), other
+        assert client.post(f"/plans/{plan_id}/collect").status_code == 403, other
+    assert _run_count(app) == 0
+    login("manager")
+    assert "采集数据" in client.get(f"/plans/{plan_id}").get_data(as_text=True)
+    done = client.post(f"/plans/{plan_id}/collect", follow_redirects=True)
+    assert done.status_code == 200 and "好差评：采集失败" in done.get_data(as_text=True)
+    assert _run_count(app) == 1
+    assert client.post("/plans/999999/collect").status_code == 404
+    unpublished = manager.post("/plans", plan_payload(indicators=tree, name="草稿")).json["id"]
+    assert "采集数据" not in client.get(f"/plans/{unpublished}").get_data(as_text=True)
+    refused = client.post(f"/plans/{unpublished}/collect", follow_redirects=True)
+    assert "计划尚未发布，不能采集数据" in refused.get_data(as_text=True)
+    assert _run_count(app) == 1
+
+
 # ----------------------------------------------------------------------------- unit-scoped tasks
 
 @pytest.fixture
@@ -951,6 +1120,22 @@ COVERED: dict[str, tuple[str, ...]] = {
     "GET /api/v1/plans/<int:plan_id>": ("test_api_plan_detail_is_refused_to_units_while_draft",),
     "PUT /api/v1/plans/<int:plan_id>": ("test_api_plan_update_is_for_the_author_only",),
     "POST /api/v1/plans/<int:plan_id>/submit": ("test_api_plan_submit_is_for_the_author_only",),
+    "GET /api/v1/datasources": ("test_api_datasources_are_for_admins_and_managers",),
+    "POST /api/v1/datasources": ("test_api_datasources_are_for_admins_and_managers",),
+    "GET /api/v1/datasources/<int:source_id>": (
+        "test_api_datasource_detail_runs_and_run_now_are_for_admins_and_managers",),
+    "GET /api/v1/datasources/<int:source_id>/runs": (
+        "test_api_datasource_detail_runs_and_run_now_are_for_admins_and_managers",),
+    "POST /api/v1/datasources/<int:source_id>/run": (
+        "test_api_datasource_detail_runs_and_run_now_are_for_admins_and_managers",),
+    "POST /api/v1/datasources/<int:source_id>/file": ("test_api_csv_upload_is_for_admins_and_managers",),
+    "POST /api/v1/plans/<int:plan_id>/collect": ("test_api_plan_collect_is_for_admins_and_managers",),
+    "GET /datasources": ("test_datasource_pages_are_for_admins_and_managers",),
+    "POST /datasources": ("test_only_admins_and_managers_add_datasources_on_the_page",),
+    "GET /datasources/<int:source_id>": ("test_datasource_pages_are_for_admins_and_managers",),
+    "POST /datasources/<int:source_id>/run": ("test_only_admins_and_managers_run_and_upload_on_the_page",),
+    "POST /datasources/<int:source_id>/file": ("test_only_admins_and_managers_run_and_upload_on_the_page",),
+    "POST /plans/<int:plan_id>/collect": ("test_only_admins_and_managers_collect_a_plan_from_its_page",),
 }
 
 

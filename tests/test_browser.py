@@ -150,3 +150,80 @@ def test_instance_page_marks_the_current_step(people, api_as, live_server: str, 
     expect(page.locator('.djs-element.step-current[data-element-id="review_plan"]')).to_have_count(1)
     expect(page.locator('.djs-element.step-completed[data-element-id="start"]')).to_have_count(1)
     shot(page, "07-instance-current-step")
+
+
+def fill(page: Page, fields: dict[str, str]) -> None:
+    for label, value in fields.items():
+        page.get_by_label(label).fill(value)
+
+
+def test_data_sources_in_the_browser(people, api_as, source_server, live_server: str, page: Page) -> None:
+    """A manager adds a JSON source with a secret header, collects (ok, then failed), and a CSV source by upload."""
+    good = {"data": {"items": [{"unit": "GAT", "rate": "98.5"}, {"unit": "CS", "rate": 91}]}}
+    url = source_server.answer("/api/rates", good)
+    page.set_viewport_size({"width": 1400, "height": 900})
+    login(page, live_server, "manager")
+    page.get_by_role("link", name="数据源").click()
+    fill(page, {"名称": "好差评", "地址": "file:///etc/passwd", "单位编码字段": "unit", "数值字段": "rate",
+                "认证头（可选）": "Authorization: Bearer browser-s3cret"})
+    page.get_by_role("button", name="添加").click()
+    expect(page.get_by_text("只支持 http:// 或 https:// 地址。")).to_be_visible()
+    expect(page.get_by_label("认证头（可选）")).to_have_value("")      # write-only: never sent back
+    shot(page, "08-datasource-form-error")
+    fill(page, {"地址": url, "记录路径": "data.items", "认证头（可选）": "Authorization: Bearer browser-s3cret",
+                "定时采集（分钟）": "30"})
+    page.get_by_role("button", name="添加").click()
+    expect(page.get_by_text("已添加数据源 好差评。")).to_be_visible()
+    expect(page.get_by_text("已设置")).to_be_visible()
+
+    page.get_by_role("button", name="立即采集").click()
+    expect(page.get_by_text("好差评：采集成功，读取 2 条记录。")).to_be_visible()
+    assert source_server.hits("/api/rates")[0]["authorization"] == "Bearer browser-s3cret"
+    bad = [{"unit": "GAT", "rate": "n/a"}, {"unit": "GAT", "rate": 1}]
+    source_server.answer("/api/rates", {"data": {"items": bad}})
+    page.get_by_role("button", name="立即采集").click()
+    expect(page.get_by_text("采集失败，共 2 个问题").first).to_be_visible()
+    runs = page.locator("#runs tbody tr")
+    expect(runs).to_have_count(2)
+    expect(runs.nth(0)).to_contain_text("失败")
+    expect(runs.nth(0)).to_contain_text("第 2 条记录：对象 GAT 重复（第 1 条记录已有）。")
+    expect(runs.nth(1)).to_contain_text("成功")
+    expect(page.get_by_text("98.5")).to_be_visible()               # the good values stay in force
+    assert "browser-s3cret" not in page.content()
+    shot(page, "09-datasource-run-log")
+
+    page.get_by_role("link", name="« 数据源").click()
+    page.get_by_label("类型").select_option("csv")
+    fill(page, {"名称": "办件表", "单位编码字段": "单位编码", "数值字段": "办结率"})
+    page.get_by_role("button", name="添加").click()
+    expect(page.get_by_text("已添加数据源 办件表。")).to_be_visible()
+    page.get_by_label("CSV 文件").set_input_files(files=[{
+        "name": "办结率.csv", "mimeType": "text/csv",
+        "buffer": "单位编码,单位名称,办结率\r\nGAT,省公安厅,97.6\r\nCS,长沙市,99\r\n".encode("gb18030")}])
+    page.get_by_role("button", name="上传", exact=True).click()
+    expect(page.get_by_text("已上传文件。")).to_be_visible()
+    page.get_by_role("button", name="立即采集").click()
+    expect(page.get_by_text("办件表：采集成功，读取 2 条记录。")).to_be_visible()
+    expect(page.get_by_text("97.6")).to_be_visible()
+    shot(page, "10-datasource-csv-upload")
+    page.get_by_role("link", name="« 数据源").click()
+    expect(page.locator("table").first).to_contain_text("每 30 分钟")
+    shot(page, "11-datasource-list")
+
+    # A published plan whose automatic indicator names 好差评 gets a 采集数据 button.
+    from tests.conftest import plan_payload
+    tree = [{"code": "A", "name": "好评率", "weight": 100, "method": "auto", "max_score": 100,
+             "source": {"datasource": "好差评", "rule": {"kind": "linear", "worst": 60, "best": 100}}}]
+    source_server.answer("/api/rates", good)
+    manager = api_as("manager")
+    plan_id = manager.post("/plans", plan_payload(indicators=tree, name="好评率考核")).json["id"]
+    manager.post(f"/plans/{plan_id}/submit")
+    reviewer = api_as("reviewer")
+    [task] = reviewer.get("/tasks?scope=candidate").json["items"]
+    reviewer.post(f"/tasks/{task['id']}/complete", {"data": {"decision": "approve"}})
+    page.goto(f"{live_server}/plans/{plan_id}")
+    page.get_by_role("button", name="采集数据").click()
+    expect(page.get_by_text("好差评：采集成功，读取 2 条记录。")).to_be_visible()
+    shot(page, "12-plan-collect")
+    gat = next(r for r in manager.get(f"/plans/{plan_id}/results").json["items"] if r["object"] == "GAT")
+    assert gat["total"] == "96.3"     # (98.5 − 60) ÷ 40 = 96.25 → 96.3

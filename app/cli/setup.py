@@ -19,6 +19,8 @@ from flask import current_app
 from flask.cli import with_appcontext
 from flask_migrate import upgrade
 
+from app.services import secrets as secrets_box
+
 CONFIG_TEMPLATE = """\
 # Written by `flask --app wsgi init`. Secrets live here and nowhere else; keep this file private.
 SECRET_KEY = {secret!r}
@@ -80,6 +82,8 @@ def init_command() -> None:
     made = ensure_signing_identity(Path(current_app.config["SIGNING_KEY_PATH"]),
                                    Path(current_app.config["SIGNING_CERT_PATH"]))
     click.echo(("created " if made else "kept    ") + str(current_app.config["SIGNING_CERT_PATH"]))
+    key_path = Path(current_app.config["FERNET_KEY_PATH"])   # encrypts data-source auth headers
+    click.echo(("created " if secrets_box.ensure_key(key_path) else "kept    ") + str(key_path))
     for folder in ("broker/queue", "broker/control"):
         (instance / folder).mkdir(parents=True, exist_ok=True)
     upgrade()

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from app.extensions import db
 from app.models import Indicator, Plan, Role, ScoreEntry, User
 from app.scoring import method
+from app.services import collection
 from app.services.errors import Forbidden, NotFound
 
 RESULT_VIEWERS = (Role.ADMIN, Role.ASSESSMENT_MANAGER, Role.REVIEWER, Role.LEADER)
@@ -63,8 +64,11 @@ def compute(plan: Plan) -> PlanResults:
             "kind": "entry", "evaluator": entry.evaluator.username, "evaluator_name": entry.evaluator.name,
             "group": entry.group_id, "score": format(entry.score.normalize(), "f"),
             "at": entry.updated_at.isoformat()})
+    auto, collected = collection.collected_scores(plan)   # automatic leaves: latest ok collection run
+    for key, items in collected.items():
+        evidence[key].extend(items)
     bands = [method.PaymentBand(Decimal(b["min"]), Decimal(b["ratio"])) for b in plan.payment_bands or []]
-    results = [method.score_object(code, tree, manual.get(code, {}), {}, weights, bands=bands)
+    results = [method.score_object(code, tree, manual.get(code, {}), auto.get(code, {}), weights, bands=bands)
                for code in objects.values()]
     method.rank(results)
     return PlanResults(plan, results, evidence, complete=all(not r.incomplete for r in results))
