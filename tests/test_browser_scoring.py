@@ -90,3 +90,23 @@ def test_indicator_change_in_the_browser(people, api_as, live_server: str, page:
     page.get_by_role("link", name="v1").click()
     expect(page.get_by_text("这是计划的历史版本")).to_be_visible()
     shot(page, "plan-version-1")
+
+
+def test_editor_scoring_settings_in_the_browser(people, live_server: str, page: Page) -> None:  # noqa: F811
+    page.set_viewport_size({"width": 1400, "height": 900})
+    login(page, live_server, "manager")
+    page.goto(f"{live_server}/plans/new")
+    row = page.locator("#indicators tbody tr[data-row]").first
+    row.locator("summary").click()
+    expect(row.get_by_label("录入方式")).to_be_visible()
+    expect(row.get_by_label("数据源")).to_be_hidden()              # a manual row shows the manual settings only
+    row.get_by_label("录入方式").select_option("grades")
+    row.get_by_label("选项（每行一项：名称=分值；分段为 下限=得分）").fill("好=100\n中=60\n差=20")
+    shot(page, "plan-editor-settings")
+    row.get_by_label("评分方式").select_option("auto")
+    expect(row.get_by_label("数据源")).to_be_visible()
+    expect(row.get_by_label("录入方式")).to_be_hidden()
+    page.get_by_role("button", name="添加指标").click()
+    added = page.locator("#indicators tbody tr[data-row]").nth(1)
+    expect(added.locator("details")).not_to_have_attribute("open", "")
+    assert added.locator("textarea").input_value() == ""

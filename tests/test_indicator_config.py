@@ -77,3 +77,47 @@ def test_a_source_on_a_manual_indicator_or_an_adapter_on_an_automatic_one_is_ref
     assert "indicators[0].input" in resp.json["errors"]
     resp = api.post("/plans", plan_payload(public="yes"))
     assert resp.json["errors"]["public"] == ["须为 true 或 false。"]
+
+
+# ----------------------------------------------------------------------------- the plan editor
+
+def editor_form(**settings: str) -> dict[str, str]:
+    """A one-indicator plan as the editor posts it, with the row's scoring settings."""
+    form = {"name": "表单计划", "cycle": "year", "period_start": "2027-01-01", "period_end": "2027-12-31",
+            "ind-0-code": "A", "ind-0-parent": "", "ind-0-name": "服务质量", "ind-0-weight": "100",
+            "ind-0-method": "manual", "ind-0-max_score": "10", "ind-0-standard": "",
+            "ev-0-kind": "role", "ev-0-ref": "evaluator", "ev-0-weight": "100", "objects": "GAT"}
+    form.update({f"ind-0-{k}": v for k, v in settings.items()})
+    return form
+
+
+def test_the_editor_sets_input_adapters_and_sources_and_shows_them_again(people, login, api_as, source):
+    client = login("manager")
+    saved = client.post("/plans/new", data=editor_form(input_kind="grades", options="好=10\n中：6\n差:2"))
+    assert saved.status_code == 302, saved.get_data(as_text=True)[:2000]
+    plan_id = int(saved.headers["Location"].rstrip("/").split("/")[-1])
+    shown = api_as("manager").get(f"/plans/{plan_id}").json["indicators"][0]
+    assert shown["input"] == {"kind": "grades", "choices": [
+        {"label": "好", "score": "10"}, {"label": "中", "score": "6"}, {"label": "差", "score": "2"}]}
+    page = client.get(f"/plans/{plan_id}/edit").get_data(as_text=True)
+    assert "好=10\n中=6\n差=2</textarea>" in page
+
+    auto = editor_form(method="auto", datasource=source, rule_kind="thresholds", options="95=10\n80=6",
+                       input_kind="range")
+    assert client.post(f"/plans/{plan_id}/edit", data=auto).status_code == 302
+    shown = api_as("manager").get(f"/plans/{plan_id}").json["indicators"][0]
+    assert shown["source"] == {"datasource": source, "rule": {"kind": "thresholds", "bands": [
+        {"min": "95", "score": "10"}, {"min": "80", "score": "6"}]}}
+    assert "input" not in shown
+    page = client.get(f"/plans/{plan_id}/edit").get_data(as_text=True)
+    assert f'<option value="{source}" selected>' in page
+
+
+def test_bad_settings_are_shown_on_their_row_and_nothing_is_saved(people, login):
+    client = login("manager")
+    response = client.post("/plans/new", data=editor_form(input_kind="deductions", options="超时\n缺失=2"))
+    assert response.status_code == 422
+    body = response.get_data(as_text=True)
+    assert "第 1 行：" in body and "须为数字" in body
+    response = client.post("/plans/new", data=editor_form(input_kind="grades", options="好=12"))
+    assert "须在 0 到 10 之间" in response.get_data(as_text=True)

@@ -7,9 +7,13 @@ from typing import Any
 
 from werkzeug.datastructures import MultiDict
 
-from app.models import Plan
+from app.models import Indicator, Plan
 
 INDICATOR_COLUMNS = ("code", "parent", "name", "weight", "method", "max_score", "standard")
+# How a leaf is scored, edited in the row's 设置 cell: a manual leaf's input adapter, an automatic
+# leaf's data source and rule. ``options`` holds one ``label=number`` per line (grades, deduction items
+# or threshold bands).
+CONFIG_COLUMNS = ("input_kind", "options", "datasource", "rule_kind", "worst", "best", "target")
 
 
 @dataclass
@@ -22,16 +26,18 @@ class PlanRows:
     row_of_path: dict[str, int] = field(default_factory=dict)
 
 
-def _indexed(form: MultiDict[str, str], prefix: str, columns: tuple[str, ...]) -> list[dict[str, str]]:
+def _indexed(form: MultiDict[str, str], prefix: str, columns: tuple[str, ...],
+             extra: tuple[str, ...] = ()) -> list[dict[str, str]]:
+    """Rows by index; a row whose main columns are all blank is dropped (its settings alone don't count)."""
     indexes = sorted({int(k.split("-")[1]) for k in form if k.startswith(prefix + "-") and k.split("-")[1].isdigit()})
-    rows = [{c: (form.get(f"{prefix}-{i}-{c}") or "").strip() for c in columns} for i in indexes]
-    return [r for r in rows if any(r.values())]
+    rows = [{c: (form.get(f"{prefix}-{i}-{c}") or "").strip() for c in columns + extra} for i in indexes]
+    return [r for r in rows if any(r[c] for c in columns)]
 
 
 def from_form(form: MultiDict[str, str]) -> PlanRows:
     return PlanRows(
         fields={k: (form.get(k) or "").strip() for k in ("name", "cycle", "period_start", "period_end", "goals")},
-        indicators=_indexed(form, "ind", INDICATOR_COLUMNS),
+        indicators=_indexed(form, "ind", INDICATOR_COLUMNS, CONFIG_COLUMNS),
         evaluators=_indexed(form, "ev", ("kind", "ref", "weight")),
         objects=form.getlist("objects"),
         bands=_indexed(form, "band", ("min", "ratio")),
@@ -59,6 +65,46 @@ def row_problems(rows: PlanRows) -> dict[int, list[str]]:
     return problems
 
 
+def _pairs(text: str, key: str) -> list[dict[str, str]]:
+    """``好=10`` lines (``=``, ``：`` or ``:``) → ``[{label, key}]``; a line without a number keeps it blank
+    so that the plan's validation names that item."""
+    items = []
+    for line in text.replace("；", "\n").replace(";", "\n").splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        for sep in ("=", "：", ":"):
+            if sep in line:
+                label, _, value = line.rpartition(sep)
+                items.append({"label": label.strip(), key: value.strip()})
+                break
+        else:
+            items.append({"label": line, key: ""})
+    return items
+
+
+def _scoring_settings(row: dict[str, str]) -> dict[str, Any]:
+    """The row's settings as the API's ``input`` (manual) or ``source`` (auto)."""
+    if row.get("method") == "auto":
+        if not row.get("datasource"):
+            return {}
+        kind = row.get("rule_kind") or "linear"
+        rule: dict[str, Any] = {"kind": kind}
+        if kind == "linear":
+            rule |= {"worst": row.get("worst", ""), "best": row.get("best", "")}
+        elif kind == "thresholds":
+            rule["bands"] = [{"min": p["label"], "score": p["score"]} for p in _pairs(row.get("options", ""), "score")]
+        else:
+            rule["target"] = row.get("target") or "1"
+        return {"source": {"datasource": row["datasource"], "rule": rule}}
+    kind = row.get("input_kind") or "range"
+    if kind == "grades":
+        return {"input": {"kind": kind, "choices": _pairs(row.get("options", ""), "score")}}
+    if kind == "deductions":
+        return {"input": {"kind": kind, "items": _pairs(row.get("options", ""), "points")}}
+    return {}
+
+
 def to_payload(rows: PlanRows) -> dict[str, Any]:
     """Nest indicator rows under their parents (call ``row_problems`` first: rows with an unknown or
     looping parent are not placed correctly here)."""
@@ -67,6 +113,7 @@ def to_payload(rows: PlanRows) -> dict[str, Any]:
     ordered: list[tuple[int, dict[str, Any]]] = []
     for i, row in enumerate(rows.indicators):
         node: dict[str, Any] = {k: row[k] for k in INDICATOR_COLUMNS if k != "parent"} | {"children": []}
+        node.update(_scoring_settings(row))
         ordered.append((i, node))
         if row["code"]:
             nodes.setdefault(row["code"], node)
@@ -98,7 +145,9 @@ def row_errors(rows: PlanRows, errors: dict[str, list[str]]) -> tuple[dict[int, 
     for key, messages in errors.items():
         if key.startswith("indicators["):
             path, _, column = key.rpartition(".")
-            if column == "children":      # a sum over a parent's children belongs to the parent row
+            if ".input" in key or ".source" in key:   # a row's scoring settings belong to that row
+                target = key.replace(".source", ".input").split(".input")[0]
+            elif column == "children":      # a sum over a parent's children belongs to the parent row
                 target = path
             elif not path:
                 target = key
@@ -120,9 +169,30 @@ def from_plan(plan: Plan) -> PlanRows:
                 "period_end": plan.period_end.isoformat(), "goals": plan.goals},
         indicators=[{"code": i.code, "parent": i.parent.code if i.parent else "", "name": i.name,
                      "weight": f"{i.weight.normalize():f}", "method": i.method,
-                     "max_score": f"{i.max_score.normalize():f}", "standard": i.standard}
+                     "max_score": f"{i.max_score.normalize():f}", "standard": i.standard, **_settings_row(i)}
                     for i in plan.indicators],
         evaluators=[{"kind": g.kind, "ref": g.ref, "weight": f"{g.weight.normalize():f}"} for g in plan.evaluators],
         objects=[o.unit.code for o in plan.objects],
         bands=[{"min": b["min"], "ratio": b["ratio"]} for b in plan.payment_bands or []],
     )
+
+
+def _settings_row(indicator: Indicator) -> dict[str, str]:
+    """An indicator's input adapter or data source as the editor's setting fields."""
+    row = dict.fromkeys(CONFIG_COLUMNS, "")
+    adapter, source = indicator.input_adapter or {}, indicator.source or {}
+    if adapter.get("kind") == "grades":
+        row |= {"input_kind": "grades", "options": _lines(adapter["choices"], "score")}
+    elif adapter.get("kind") == "deductions":
+        row |= {"input_kind": "deductions", "options": _lines(adapter["items"], "points")}
+    if source:
+        rule = source["rule"]
+        row |= {"datasource": source["datasource"], "rule_kind": rule["kind"], "worst": rule.get("worst", ""),
+                "best": rule.get("best", ""), "target": rule.get("target", "")}
+        if rule["kind"] == "thresholds":
+            row["options"] = _lines([{"label": b["min"], "score": b["score"]} for b in rule["bands"]], "score")
+    return row
+
+
+def _lines(pairs: list[dict[str, str]], key: str) -> str:
+    return "\n".join(f"{p['label']}={p[key]}" for p in pairs)

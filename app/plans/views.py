@@ -9,7 +9,7 @@ from flask_login import current_user, login_required
 
 from app.database import write_transaction
 from app.extensions import db
-from app.models import HumanTask, Plan, PlanStatus, Role, TaskStatus, Unit
+from app.models import DataSource, HumanTask, Plan, PlanStatus, Role, TaskStatus, Unit
 from app.plans import bp, rows
 from app.services import plan_changes, score_entry
 from app.services import plans as plan_service
@@ -24,8 +24,9 @@ def _editor(plan_rows: rows.PlanRows, plan: Plan | None, errors: dict[str, list[
     for index, messages in (row_problems or {}).items():
         by_row.setdefault(index, []).extend(messages)
     units = db.session.scalars(sa.select(Unit).where(Unit.active.is_(True)).order_by(Unit.kind, Unit.code)).all()
+    names = db.session.scalars(sa.select(DataSource.name).order_by(DataSource.name)).all()
     return render_template("plans/edit.html", rows=plan_rows, plan=plan, row_errors=by_row, errors=other,
-                           units=units, cycle_labels=plan_service.CYCLE_LABELS), status
+                           units=units, cycle_labels=plan_service.CYCLE_LABELS, datasource_names=names), status
 
 
 @bp.route("/")

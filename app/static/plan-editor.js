@@ -20,11 +20,19 @@
       const template = tbody.querySelector("tr[data-row]");
       const row = template.cloneNode(true);
       const index = nextIndex(add.dataset.prefix);
-      row.querySelectorAll("input, select").forEach((el) => {
+      row.querySelectorAll("input, select, textarea").forEach((el) => {
         el.name = el.name.replace(/^(\w+)-\d+-/, `$1-${index}-`);
-        if (el.tagName === "INPUT") el.value = el.name.endsWith("max_score") ? "100" : "";
+        if (el.id) el.id = el.id.replace(/^(\w+)-\d+-/, `$1-${index}-`);
+        if (el.tagName === "SELECT") el.selectedIndex = 0;
+        else el.value = el.name.endsWith("max_score") ? "100" : "";
       });
+      row.querySelectorAll("label[for]").forEach((el) => {
+        el.htmlFor = el.htmlFor.replace(/^(\w+)-\d+-/, `$1-${index}-`);
+      });
+      const details = row.querySelector("details");
+      if (details) details.open = false;
       tbody.appendChild(row);
+      showSettings(row);
       updateSums();
       return;
     }
@@ -35,6 +43,19 @@
       else row.querySelectorAll("input").forEach((el) => { el.value = ""; });
       updateSums();
     }
+  });
+
+  // A manual leaf is entered through an input adapter; an automatic one is scored from a data source.
+  function showSettings(row) {
+    const method = row.querySelector('[name$="-method"]');
+    if (!method) return;
+    const auto = method.value === "auto";
+    row.querySelectorAll(".settings-manual").forEach((el) => { el.hidden = auto; });
+    row.querySelectorAll(".settings-auto").forEach((el) => { el.hidden = !auto; });
+  }
+  document.querySelectorAll("#indicators tr[data-row]").forEach(showSettings);
+  form.addEventListener("change", (event) => {
+    if (event.target.name && event.target.name.endsWith("-method")) showSettings(event.target.closest("tr"));
   });
 
   function updateSums() {
