@@ -26,7 +26,7 @@ from app.database import write_transaction
 from app.extensions import db
 from app.models import HumanTask, Plan, Role, Unit, User
 from app.workflow import runtime
-from tests.conftest import PASSWORD, PROJECT, Api, make_app, plan_payload
+from tests.conftest import PASSWORD, PROJECT, Api, make_app, plan_payload, set_results_stage
 
 FIXTURES = Path(__file__).parent / "bpmn"
 
@@ -415,13 +415,20 @@ def test_api_scores_are_for_evaluators_of_the_plan(people, make_user, client, ap
     assert api_as("reviewer2").post(f"/plans/{plan_id}/scores", body).status_code == 201   # unit KHB group
 
 
-def test_api_results_are_for_staff_and_the_object_itself(people, make_user, client, api_as):
+def test_api_results_are_for_staff_and_the_object_itself(people, make_user, client, api_as, app):
     make_user("eva", "evaluator", unit="RST")
     make_user("unit_rst", "assessed_unit", unit="RST")
     plan_id = _published_plan(api_as)
     assert client.get(f"/api/v1/plans/{plan_id}/results").status_code == 401
-    for allowed in ("manager", "reviewer", "leader", "admin", "unit_gat"):
+    for allowed in ("manager", "reviewer", "admin"):
         assert api_as(allowed).get(f"/plans/{plan_id}/results").status_code == 200, allowed
+    # Leaders and the assessed units wait for the results to be published.
+    for refused in ("eva", "unit_rst", "leader", "unit_gat"):
+        assert api_as(refused).get(f"/plans/{plan_id}/results").status_code == 403, refused
+    set_results_stage(app, plan_id, "preliminary")
+    assert api_as("leader").get(f"/plans/{plan_id}/results").status_code == 200
+    own = api_as("unit_gat").get(f"/plans/{plan_id}/results")
+    assert own.status_code == 200 and [r["object"] for r in own.json["items"]] == ["GAT"]
     for refused in ("eva", "unit_rst"):     # an evaluator; a unit that is not an object of the plan
         assert api_as(refused).get(f"/plans/{plan_id}/results").status_code == 403, refused
 

@@ -188,8 +188,10 @@ def submit_score(plan_id: int) -> ResponseReturnValue:
 @token_required
 def plan_results(plan_id: int) -> ResponseReturnValue:
     computed = scoring.results_for(api_user(), plan_id)
+    shown = [r.object for r in computed.results]
+    evidence = scoring.evidence_for(computed, None if len(shown) == len(computed.plan.objects) else shown)
     return jsonify({"complete": computed.complete,
-                    "items": [scoring.result_dict(r, computed.evidence) for r in computed.results]})
+                    "items": [scoring.result_dict(r, evidence) for r in computed.results]})
 
 
 @bp.route("/plans/<int:plan_id>/submit", methods=["POST"])
