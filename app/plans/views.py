@@ -12,6 +12,7 @@ from app.extensions import db
 from app.models import HumanTask, Plan, Role, TaskStatus, Unit
 from app.plans import bp, rows
 from app.services import plans as plan_service
+from app.services import results
 from app.services.errors import Invalid, ServiceError
 
 EMPTY = rows.PlanRows(fields={"cycle": "year"}, indicators=[], evaluators=[], objects=[])
@@ -72,7 +73,8 @@ def show(plan_id: int) -> ResponseReturnValue:
             HumanTask.instance_id == plan.instance_id, HumanTask.status == TaskStatus.OPEN))
     return render_template("plans/show.html", plan=plan, open_task=revise_task,
                            status_labels=plan_service.STATUS_LABELS, cycle_labels=plan_service.CYCLE_LABELS,
-                           may_edit=plan_service.may_edit(current_user, plan))
+                           may_edit=plan_service.may_edit(current_user, plan),
+                           may_see_results=results.may_see_results(current_user, plan))
 
 
 @bp.route("/<int:plan_id>/edit", methods=["GET", "POST"])

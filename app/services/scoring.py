@@ -30,7 +30,7 @@ def group_of(plan: Plan, user: User) -> EvaluatorGroup | None:
     return None
 
 
-def _plan(plan_id: int) -> Plan:
+def get_plan(plan_id: int) -> Plan:
     plan = db.session.get(Plan, plan_id)
     if plan is None:
         raise NotFound("考核计划不存在")
@@ -64,7 +64,7 @@ def submit_score(user: User, plan_id: int, payload: Any) -> ScoreEntry:
     """Record an evaluator's score; posting again for the same object × indicator replaces it."""
     if not isinstance(payload, dict):
         raise Invalid("请求格式错误", {"body": ["须为 JSON 对象。"]})
-    plan = _plan(plan_id)
+    plan = get_plan(plan_id)
     group = group_of(plan, user)
     if group is None:
         raise Forbidden("您不是此考核计划的评估人")
@@ -111,6 +111,7 @@ class PlanResults:
     # Evidence that comes with the scores (collection); evaluators' entries are read on demand
     # by ``evidence_for``, for the rows being shown only.
     auto_evidence: Evidence = field(default_factory=dict)
+    restricted: bool = False   # ``results`` holds only the rows the viewer may see
 
 
 def _tree(indicators: list[Indicator]) -> list[method.IndicatorDef]:
@@ -188,7 +189,7 @@ def evidence_for(computed: PlanResults, objects: Collection[str] | None = None) 
     if objects is not None:
         query = query.where(ScoreEntry.object_id.in_(list(units)))
     evidence: Evidence = defaultdict(list)
-    for object_id, indicator_id, group_id, raw, at, username, name in db.session.execute(query):
+    for object_id, indicator_id, group_id, raw, at, username, name in db.session.connection().execute(query):
         obj, code = units.get(object_id), codes.get(indicator_id)
         if obj is not None and code is not None:
             evidence[(obj, code)].append({
@@ -221,15 +222,16 @@ def visible_objects(user: User, plan: Plan) -> set[str] | None:
 
 def results_for(user: User, plan_id: int) -> PlanResults:
     """The plan's results as ``user`` may see them (see ``visible_objects``)."""
-    plan = _plan(plan_id)
+    plan = get_plan(plan_id)
     shown = visible_objects(user, plan)   # refuse before computing anything
     computed = compute(plan)
     if shown is not None:
         computed.results = [r for r in computed.results if r.object in shown]
+        computed.restricted = True
     return computed
 
 
-def _shown(value: Decimal | None, places: Decimal = SHOWN) -> str | None:
+def shown(value: Decimal | None, places: Decimal = SHOWN) -> str | None:
     return None if value is None else format(value.quantize(places), "f")
 
 
@@ -240,7 +242,7 @@ def plain(value: Decimal | None) -> str | None:
 def summary_dict(result: method.ObjectResult) -> dict[str, Any]:
     """An object's row without the indicators: total (to 0.1), grade, rank, fee payment ratio."""
     return {"object": result.object, "incomplete": result.incomplete,
-            "total": _shown(result.total, Decimal("0.1")), "grade": result.grade, "rank": result.rank,
+            "total": shown(result.total, method.TENTH), "grade": result.grade, "rank": result.rank,
             "payment_ratio": plain(result.payment_ratio)}
 
 
@@ -249,8 +251,8 @@ def result_dict(result: method.ObjectResult, evidence: Evidence) -> dict[str, An
 
     def walk(scores: list[method.IndicatorScore]) -> None:
         for s in scores:
-            flat.append({"code": s.code, "score": _shown(s.score), "incomplete": s.incomplete,
-                         "group_scores": {g: _shown(v) for g, v in s.group_scores.items()},
+            flat.append({"code": s.code, "score": shown(s.score), "incomplete": s.incomplete,
+                         "group_scores": {g: shown(v) for g, v in s.group_scores.items()},
                          "renormalised": s.renormalised, "evidence": evidence.get((result.object, s.code), [])})
             walk(s.children)
 
