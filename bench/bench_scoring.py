@@ -13,19 +13,17 @@ Usage: python -m bench.bench_scoring --db sqlite --url URL --instance-dir DIR --
 """
 from __future__ import annotations
 
-import argparse
 import random
 import statistics
 import time
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask
 
-from bench.common import log, make_app, scaled, summary_ms, write_partial
+from bench.common import database_arguments, log, make_app, scaled, summary_ms, write_partial
 
 N_OBJECTS = scaled(200, 40)
 N_PARENTS, N_LEAVES_EACH = 10, 10
@@ -187,12 +185,7 @@ def check(computed: Any, baseline_rows: list[Any]) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--db", required=True, help="label: sqlite or postgres")
-    parser.add_argument("--url", required=True)
-    parser.add_argument("--instance-dir", required=True, type=Path)
-    parser.add_argument("--out", required=True, type=Path)
-    args = parser.parse_args()
+    args = database_arguments()
 
     log(f"scoring [{args.db}]: migrating")
     app = make_app(args.url, args.instance_dir)

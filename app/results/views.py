@@ -3,19 +3,22 @@ and the public results (no login)."""
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, NoReturn
+from typing import Any
 
-from flask import abort, render_template
+from flask import render_template
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required
 
+from app.errors import MESSAGES
 from app.results import bp, charts
 from app.services import results, scoring
 from app.services.errors import ServiceError
 
 
-def _refuse(exc: ServiceError) -> NoReturn:
-    abort(exc.status)
+@bp.errorhandler(ServiceError)
+def _refused(exc: ServiceError) -> ResponseReturnValue:
+    """Not found, or not for this reader: the app's error page with the HTTP status."""
+    return render_template("error.html", code=exc.status, message=MESSAGES.get(exc.status, exc.message)), exc.status
 
 
 @bp.app_template_filter("score")
@@ -39,30 +42,21 @@ def _labels() -> dict[str, Any]:
 @bp.route("/plans/<int:plan_id>/results")
 @login_required
 def plan(plan_id: int) -> ResponseReturnValue:
-    try:
-        view = results.plan_view(current_user, plan_id)
-    except ServiceError as exc:
-        _refuse(exc)
+    view = results.plan_view(current_user, plan_id)
     return render_template("results/plan.html", view=view, chart=charts.comparison(view))
 
 
 @bp.route("/plans/<int:plan_id>/results/<code>")
 @login_required
 def drill_down(plan_id: int, code: str) -> ResponseReturnValue:
-    try:
-        view = results.object_view(current_user, plan_id, code)
-    except ServiceError as exc:
-        _refuse(exc)
+    view = results.object_view(current_user, plan_id, code)
     return render_template("results/object.html", view=view)
 
 
 @bp.route("/objects/<code>/results")
 @login_required
 def unit(code: str) -> ResponseReturnValue:
-    try:
-        unit_row, items = results.unit_history(current_user, code)
-    except ServiceError as exc:
-        _refuse(exc)
+    unit_row, items = results.unit_history(current_user, code)
     return render_template("results/unit.html", unit=unit_row, items=items, chart=charts.trend(items))
 
 
@@ -73,8 +67,5 @@ def public_index() -> ResponseReturnValue:
 
 @bp.route("/public/plans/<int:plan_id>/results")
 def public_plan(plan_id: int) -> ResponseReturnValue:
-    try:
-        view = results.public_view(plan_id)
-    except ServiceError as exc:
-        _refuse(exc)
+    view = results.public_view(plan_id)
     return render_template("results/public_plan.html", view=view, chart=charts.comparison(view, public=True))
