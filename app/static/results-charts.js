@@ -37,7 +37,8 @@
   }
   if (data.indicators) {
     draw("chart-indicators", {
-      grid, legend: { top: 0, type: "scroll" }, xAxis: categories(data.objects), yAxis: scoreAxis,
+      grid: Object.assign({}, grid, { top: 64 }), legend: { top: 0, type: "scroll" },
+      xAxis: categories(data.objects), yAxis: scoreAxis,
       dataZoom: zoom(data.objects.length),
       series: data.indicators.map((i) => ({ type: "bar", name: i.name, data: numbers(i.scores), barMaxWidth: 24 })),
     });
