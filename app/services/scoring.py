@@ -195,8 +195,9 @@ def evidence_for(computed: PlanResults, objects: Collection[str] | None = None) 
             evidence[(obj, code)].append({
                 "kind": "entry", "evaluator": username, "evaluator_name": name, "group": group_id,
                 "score": format(raw.normalize(), "f"), "at": at.isoformat()})
+    shown = set(units.values())
     for key, items in computed.auto_evidence.items():
-        if key[0] in units.values():
+        if key[0] in shown:
             evidence[key].extend(items)
     return evidence
 
