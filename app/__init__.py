@@ -63,10 +63,12 @@ def register_blueprints(app: Flask) -> None:
     from app.inbox import bp as inbox_bp
     from app.instances import bp as instances_bp
     from app.plans import bp as plans_bp
+    from app.results import bp as results_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(inbox_bp)
     app.register_blueprint(plans_bp, url_prefix="/plans")
+    app.register_blueprint(results_bp)   # /plans/<id>/results, /objects/<code>/results, /public/…
     app.register_blueprint(instances_bp, url_prefix="/instances")
     app.register_blueprint(admin_bp, url_prefix="/admin")
     app.register_blueprint(datasources_bp)   # /datasources… and /plans/<id>/collect

@@ -12,11 +12,9 @@ Usage: python -m bench.bench_completion --db sqlite --url URL --instance-dir DIR
 """
 from __future__ import annotations
 
-import argparse
 import contextlib
 import statistics
 import time
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -27,7 +25,7 @@ from SpiffWorkflow.spiff.parser import VALIDATOR, SpiffBpmnParser
 from SpiffWorkflow.spiff.serializer import DEFAULT_CONFIG as SPIFF_CONFIG
 from SpiffWorkflow.util.task import TaskState
 
-from bench.common import PROJECT, StatementCounter, log, make_app, scaled, summary_ms, write_partial
+from bench.common import PROJECT, StatementCounter, database_arguments, log, make_app, scaled, summary_ms, write_partial
 
 PASSWORD = "Passw0rd!x"  # noqa: S105 (a throwaway benchmark database)
 BPMN = PROJECT / "bpmn" / "plan_approval.bpmn"
@@ -310,12 +308,7 @@ def history_growth(project: Project, minimal: Minimal) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--db", required=True, help="label: sqlite or postgres")
-    parser.add_argument("--url", required=True)
-    parser.add_argument("--instance-dir", required=True, type=Path)
-    parser.add_argument("--out", required=True, type=Path)
-    args = parser.parse_args()
+    args = database_arguments()
 
     log(f"completion [{args.db}]: migrating")
     app = make_app(args.url, args.instance_dir)

@@ -1,6 +1,7 @@
 """Shared helpers: a migrated app on a given database, timing statistics, SQL statement counting, results."""
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import statistics
@@ -19,6 +20,16 @@ QUICK = os.environ.get("BENCH_QUICK") == "1"  # smaller sample sizes, for trying
 
 def scaled(n: int, quick: int) -> int:
     return quick if QUICK else n
+
+
+def database_arguments() -> argparse.Namespace:
+    """The command line of a benchmark that runs on one database: --db, --url, --instance-dir, --out."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--db", required=True, help="label: sqlite or postgres")
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--instance-dir", required=True, type=Path)
+    parser.add_argument("--out", required=True, type=Path)
+    return parser.parse_args()
 
 
 def make_app(database_url: str, instance_dir: Path) -> Flask:

@@ -14,6 +14,7 @@ ORDER = [
     "history_growth_ratio", "history_growth_ratio_postgres",
     "inbox_p95_ms_1m_sqlite", "inbox_p95_ms_1m_postgres",
     "inbox_scale_ratio_sqlite", "inbox_scale_ratio_postgres",
+    "scoring_ratio_sqlite", "scoring_ratio_postgres", "scoring_seconds_sqlite", "scoring_seconds_postgres",
 ]
 
 
@@ -36,6 +37,11 @@ def note(name: str, entry: dict[str, Any]) -> str:
                 f"{d['probe_user']['at_large']['p95_ms']} ms")
     if name.startswith("inbox_scale_ratio"):
         return f"p95 {d['p95_ms_large']} ms at 1M vs {d['p95_ms_small']} ms at 10k"
+    if name.startswith("scoring_ratio"):
+        return (f"compute {d['compute_seconds']} s / GROUP BY {d['group_by_seconds']} s (medians, "
+                f"{d['entries']:,} entries); API items with evidence {d['api_items_with_evidence']['median_ms']} ms")
+    if name.startswith("scoring_seconds"):
+        return f"GROUP BY alone {d['group_by_seconds']} s"
     return ""
 
 

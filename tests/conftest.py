@@ -138,6 +138,17 @@ def plan_payload(**overrides: Any) -> dict[str, Any]:
     return payload
 
 
+def set_results_stage(app: Flask, plan_id: int, stage: str | None, *, public: bool | None = None) -> None:
+    """Publish (or withdraw) a plan's results directly: the publication step itself is a BPMN process."""
+    from app.models import Plan
+    with app.app_context(), write_transaction():
+        plan = db.session.get(Plan, plan_id)
+        assert plan is not None
+        plan.results_stage = stage
+        if public is not None:
+            plan.public = public
+
+
 class Api:
     """A JSON client authenticated with a bearer token."""
 

@@ -26,7 +26,7 @@ from app.database import write_transaction
 from app.extensions import db
 from app.models import HumanTask, Plan, Role, Unit, User
 from app.workflow import runtime
-from tests.conftest import PASSWORD, PROJECT, Api, make_app, plan_payload
+from tests.conftest import PASSWORD, PROJECT, Api, make_app, plan_payload, set_results_stage
 
 FIXTURES = Path(__file__).parent / "bpmn"
 
@@ -415,13 +415,20 @@ def test_api_scores_are_for_evaluators_of_the_plan(people, make_user, client, ap
     assert api_as("reviewer2").post(f"/plans/{plan_id}/scores", body).status_code == 201   # unit KHB group
 
 
-def test_api_results_are_for_staff_and_the_object_itself(people, make_user, client, api_as):
+def test_api_results_are_for_staff_and_the_object_itself(people, make_user, client, api_as, app):
     make_user("eva", "evaluator", unit="RST")
     make_user("unit_rst", "assessed_unit", unit="RST")
     plan_id = _published_plan(api_as)
     assert client.get(f"/api/v1/plans/{plan_id}/results").status_code == 401
-    for allowed in ("manager", "reviewer", "leader", "admin", "unit_gat"):
+    for allowed in ("manager", "reviewer", "admin"):
         assert api_as(allowed).get(f"/plans/{plan_id}/results").status_code == 200, allowed
+    # Leaders and the assessed units wait for the results to be published.
+    for refused in ("eva", "unit_rst", "leader", "unit_gat"):
+        assert api_as(refused).get(f"/plans/{plan_id}/results").status_code == 403, refused
+    set_results_stage(app, plan_id, "preliminary")
+    assert api_as("leader").get(f"/plans/{plan_id}/results").status_code == 200
+    own = api_as("unit_gat").get(f"/plans/{plan_id}/results")
+    assert own.status_code == 200 and [r["object"] for r in own.json["items"]] == ["GAT"]
     for refused in ("eva", "unit_rst"):     # an evaluator; a unit that is not an object of the plan
         assert api_as(refused).get(f"/plans/{plan_id}/results").status_code == 403, refused
 
@@ -512,6 +519,70 @@ def test_plan_versions_are_readable_by_plan_viewers(people, client, login, api_a
     assert client.get(f"/plans/{plan_id}/versions/2").status_code == 404
     draft = draft_plan(api_as)
     assert client.get(f"/plans/{draft}/versions/1").status_code == 403
+
+
+def test_results_page_is_for_staff_then_leaders_and_the_object_once_published(people, make_user, client, login,
+                                                                              api_as, app):
+    make_user("eva", "evaluator", unit="RST")
+    plan_id = _published_plan(api_as)
+    url = f"/plans/{plan_id}/results"
+    assert is_login_redirect(client.get(url))
+    for allowed in ("manager", "reviewer", "admin"):
+        login(allowed)
+        assert client.get(url).status_code == 200, allowed
+    for refused in ("leader", "unit_gat", "eva"):
+        login(refused)
+        assert client.get(url).status_code == 403, refused
+    set_results_stage(app, plan_id, "final")
+    for allowed in ("leader", "unit_gat"):
+        login(allowed)
+        assert client.get(url).status_code == 200, allowed
+    login("eva")
+    assert client.get(url).status_code == 403
+    assert client.get("/plans/999999/results").status_code == 404
+
+
+def test_drill_down_is_refused_to_other_objects_and_unpublished_readers(people, client, login, api_as, app):
+    plan_id = _published_plan(api_as)
+    assert is_login_redirect(client.get(f"/plans/{plan_id}/results/GAT"))
+    login("unit_gat")
+    assert client.get(f"/plans/{plan_id}/results/GAT").status_code == 403
+    set_results_stage(app, plan_id, "preliminary")
+    assert client.get(f"/plans/{plan_id}/results/GAT").status_code == 200
+    assert client.get(f"/plans/{plan_id}/results/CS").status_code == 403
+    login("reviewer")
+    assert client.get(f"/plans/{plan_id}/results/CS").status_code == 200
+
+
+def test_unit_history_page_is_for_staff_and_the_unit_itself(people, make_user, client, login):
+    make_user("eva", "evaluator", unit="RST")
+    assert is_login_redirect(client.get("/objects/GAT/results"))
+    for allowed in ("manager", "reviewer", "leader", "admin", "unit_gat"):
+        login(allowed)
+        assert client.get("/objects/GAT/results").status_code == 200, allowed
+    login("unit_gat")
+    assert client.get("/objects/CS/results").status_code == 403
+    login("eva")
+    assert client.get("/objects/GAT/results").status_code == 403
+
+
+def test_api_unit_results_are_for_staff_and_the_unit_itself(people, make_user, client, api_as):
+    make_user("eva", "evaluator", unit="RST")
+    assert client.get("/api/v1/units/GAT/results").status_code == 401
+    for allowed in ("manager", "reviewer", "leader", "admin", "unit_gat"):
+        assert api_as(allowed).get("/units/GAT/results").status_code == 200, allowed
+    assert api_as("unit_gat").get("/units/CS/results").status_code == 403
+    assert api_as("eva").get("/units/GAT/results").status_code == 403
+
+
+def test_public_results_need_no_login_and_show_only_public_final_plans(people, client, api_as, app):
+    plan_id = _published_plan(api_as)
+    assert client.get("/public/results").status_code == 200
+    for stage, public in ((None, True), ("preliminary", True), ("final", False)):
+        set_results_stage(app, plan_id, stage, public=public)
+        assert client.get(f"/public/plans/{plan_id}/results").status_code == 404, (stage, public)
+    set_results_stage(app, plan_id, "final", public=True)
+    assert client.get(f"/public/plans/{plan_id}/results").status_code == 200
 
 
 def test_api_units_need_a_token(people, client, api_as):
@@ -1089,6 +1160,12 @@ COVERED: dict[str, tuple[str, ...]] = {
     "GET /plans/tasks/<int:task_id>": ("test_scoring_task_page_is_for_whoever_may_see_the_task",),
     "GET /plans/<int:plan_id>/publish": ("test_result_publication_page_is_for_the_office",),
     "POST /plans/<int:plan_id>/publish": ("test_result_publication_page_is_for_the_office",),
+    "GET /api/v1/units/<code>/results": ("test_api_unit_results_are_for_staff_and_the_unit_itself",),
+    "GET /plans/<int:plan_id>/results": ("test_results_page_is_for_staff_then_leaders_and_the_object_once_published",),
+    "GET /plans/<int:plan_id>/results/<code>": ("test_drill_down_is_refused_to_other_objects_and_unpublished_readers",),
+    "GET /objects/<code>/results": ("test_unit_history_page_is_for_staff_and_the_unit_itself",),
+    "GET /public/results": ("test_public_results_need_no_login_and_show_only_public_final_plans",),
+    "GET /public/plans/<int:plan_id>/results": ("test_public_results_need_no_login_and_show_only_public_final_plans",),
     "GET /api/v1/units/export": ("test_api_unit_spreadsheets_are_for_admins_and_managers",),
     "POST /api/v1/units/import": ("test_api_unit_spreadsheets_are_for_admins_and_managers",),
     "POST /admin/units": ("test_only_admins_add_units",),

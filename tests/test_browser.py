@@ -227,3 +227,83 @@ def test_data_sources_in_the_browser(people, api_as, source_server, live_server:
     shot(page, "12-plan-collect")
     gat = next(r for r in manager.get(f"/plans/{plan_id}/results").json["items"] if r["object"] == "GAT")
     assert gat["total"] == "96.3"     # (98.5 − 60) ÷ 40 = 96.25 → 96.3
+def test_results_drill_down_comparison_charts_and_public_page(people, make_unit, make_user, api_as, app,
+                                                               live_server: str, page: Page) -> None:
+    import sqlalchemy as sa
+
+    from app.database import write_transaction
+    from app.extensions import db
+    from app.models import Unit
+    from tests.conftest import plan_payload, set_results_stage
+
+    with app.app_context(), write_transaction():
+        for code, name in (("GAT", "省公安厅"), ("CS", "长沙市")):
+            db.session.scalar(sa.select(Unit).where(Unit.code == code)).name = name
+    for code, kind, name in (("ZZ", "city", "株洲市"), ("YY", "city", "岳阳市"), ("SWJ", "department", "省卫健委")):
+        make_unit(code, kind, name)
+    make_user("eva1", "evaluator", unit="RST", name="周评估")
+    make_user("eva2", "evaluator", unit="RST", name="吴评估")
+    tree = [
+        {"code": "A", "name": "服务质量", "weight": 40, "children": [
+            {"code": "A1", "name": "响应及时率", "weight": 50, "max_score": 100},
+            {"code": "A2", "name": "服务态度", "weight": 50, "max_score": 10}]},
+        {"code": "B", "name": "系统运行", "weight": 35, "max_score": 100},
+        {"code": "C", "name": "安全管理", "weight": 25, "max_score": 100},
+    ]
+    objects = ["GAT", "CS", "ZZ", "YY", "SWJ"]
+    scorers = {name: api_as(name) for name in ("manager", "reviewer", "reviewer2", "eva1", "eva2")}
+    plans: dict[int, int] = {}
+    for year, bonus in ((2025, -12), (2026, -5), (2027, 0)):
+        payload = plan_payload(name=f"{year}年度运维服务绩效考核计划", period_start=f"{year}-01-01",
+                               period_end=f"{year}-12-31", indicators=tree, objects=objects,
+                               payment_bands=[{"min": 90, "ratio": 1}, {"min": 75, "ratio": "0.9"},
+                                              {"min": 60, "ratio": "0.7"}])
+        plan_id = scorers["manager"].post("/plans", payload).json["id"]
+        scorers["manager"].post(f"/plans/{plan_id}/submit")
+        [task] = scorers["reviewer2"].get("/tasks?scope=candidate&process=plan_approval").json["items"]
+        scorers["reviewer2"].post(f"/tasks/{task['id']}/complete", {"data": {"decision": "approve"}})
+        for k, obj in enumerate(objects):
+            base = 96 - 7 * k + bonus
+            for who, delta in (("eva1", 0), ("eva2", -4), ("reviewer", 3)):
+                for code, top in (("A1", 100), ("A2", 10), ("B", 100), ("C", 100)):
+                    if (obj == "SWJ" and code == "C") or (obj == "CS" and code == "B" and who != "eva1"):
+                        continue   # SWJ stays incomplete; only one group scored CS on B (renormalised)
+                    value = max(0, min(100, base + delta + (3 if code == "B" else 0) - (6 if code == "C" else 0)))
+                    body = {"object": obj, "indicator": code, "score": str(value * top / 100)}
+                    assert scorers[who].post(f"/plans/{plan_id}/scores", body).status_code == 201
+        plans[year] = plan_id
+    set_results_stage(app, plans[2025], "preliminary")
+    set_results_stage(app, plans[2026], "final")
+    set_results_stage(app, plans[2027], "final", public=True)
+
+    outside: list[str] = []
+    page.on("request", lambda r: None if r.url.startswith(live_server) else outside.append(r.url))
+    page.set_viewport_size({"width": 1400, "height": 900})
+    login(page, live_server, "leader")
+    page.get_by_role("link", name="考核计划").click()
+    page.get_by_role("link", name="2027年度运维服务绩效考核计划").click()
+    page.get_by_role("link", name="考核结果", exact=True).click()
+    expect(page.locator("#chart-totals[data-rendered=true]")).to_be_attached(timeout=10000)
+    expect(page.locator("#chart-indicators[data-rendered=true]")).to_be_attached(timeout=10000)
+    expect(page.locator('tr[data-object="SWJ"]')).to_contain_text("未完成")
+    expect(page.locator('tr[data-object="GAT"] td').first).to_have_text("1")
+    shot(page, "08-results-table-and-charts")
+
+    page.get_by_role("link", name="长沙市").click()
+    expect(page.locator('tr[data-indicator="B"]')).to_contain_text("其余组的权重按比例放大")
+    expect(page.get_by_text("评分：周评估（eva1）").first).to_be_visible()
+    shot(page, "09-results-drill-down")
+
+    page.get_by_role("link", name="历次结果").click()
+    expect(page.locator("#chart-trend[data-rendered=true]")).to_be_attached(timeout=10000)
+    expect(page.locator("#unit-results tbody tr")).to_have_count(3)
+    shot(page, "10-unit-results-over-time")
+    logout(page)
+
+    page.get_by_role("link", name="考核结果公示").click()
+    page.get_by_role("link", name="2027年度运维服务绩效考核计划").click()
+    expect(page.locator("#chart-totals[data-rendered=true]")).to_be_attached(timeout=10000)
+    expect(page.locator("#public-results")).to_contain_text("省公安厅")
+    expect(page.get_by_text("周评估")).to_have_count(0)
+    shot(page, "11-public-results")
+    assert outside == [], f"the pages fetched from elsewhere: {outside}"

@@ -53,7 +53,7 @@ def b_of(api, plan_id: int, obj: str) -> tuple[str | None, dict]:
 
 
 def test_collected_values_are_scored_by_the_rule_and_shown_as_evidence(plan, api_as, source_server):
-    leader, manager = api_as("leader"), api_as("manager")
+    leader, manager = api_as("reviewer"), api_as("manager")
     total, b = b_of(leader, plan, "GAT")
     assert total is None and b["incomplete"]
     assert b["evidence"] == [{"kind": "missing", "datasource": "好差评", "reason": "数据源 好差评 尚无成功的采集。"}]
@@ -69,7 +69,7 @@ def test_collected_values_are_scored_by_the_rule_and_shown_as_evidence(plan, api
     assert b["evidence"] == [{"kind": "collection", "datasource": "好差评", "run": run["id"], "at": run["finished_at"],
                               "value": "90", "score": "75"}]
     assert b_of(leader, plan, "CS")[0] == "92.0"
-    assert api_as("leader").get(f"/plans/{plan}/results").json["complete"] is True
+    assert api_as("reviewer").get(f"/plans/{plan}/results").json["complete"] is True
 
     # A failed run changes nothing: the last good values stay in force.
     source_server.answer("/rates", "down for maintenance", status=503)
@@ -121,7 +121,7 @@ def test_each_source_is_run_once_per_collect(people, make_user, api_as, source_s
     runs = manager.post(f"/plans/{plan_id}/collect").json["items"]
     assert [r["datasource"] for r in runs] == ["好差评", "可用率"]
     assert len(source_server.hits("/rates")) == 1
-    row = next(r for r in api_as("leader").get(f"/plans/{plan_id}/results").json["items"] if r["object"] == "CS")
+    row = next(r for r in api_as("reviewer").get(f"/plans/{plan_id}/results").json["items"] if r["object"] == "CS")
     # CS: A = (80−60)/40 = 50; B1 = 80; B2 = 60 (98 ≥ 95); B = 70; total 0.5×50 + 0.5×70 = 60.0
     scores = {i["code"]: i["score"] for i in row["indicators"]}
     assert scores == {"A": "50.00", "B": "70.00", "B1": "80.00", "B2": "60.00"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from app.models import Role
-from tests.conftest import plan_payload
+from tests.conftest import plan_payload, set_results_stage
 
 MANUAL_TREE = [
     {"code": "A", "name": "服务质量", "weight": 60, "children": [
@@ -46,10 +46,10 @@ def test_scores_become_totals_grades_ranks_and_fee_ratios(published, api_as):
     for code, value in (("A1", 80), ("A2", 8), ("B", 4)):
         score(eva1, published, "CS", code, value)
 
-    leader = api_as("leader")
-    results = leader.get(f"/plans/{published}/results").json
+    manager = api_as("manager")
+    results = manager.get(f"/plans/{published}/results").json
     assert results["complete"] is True
-    gat, cs = row(leader, published, "GAT"), row(leader, published, "CS")
+    gat, cs = row(manager, published, "GAT"), row(manager, published, "CS")
     # GAT: A1 = 0.7×85 + 0.3×100 = 89.5; A2 likewise; B = 0.7×90 + 0.3×100 = 93; total 0.6×89.5 + 0.4×93 = 90.9
     assert (gat["total"], gat["grade"], gat["rank"], gat["payment_ratio"]) == ("90.9", "优秀", 1, "1")
     # CS: only the evaluators' group scored, so its weight is renormalised to the whole: 80 everywhere
@@ -59,7 +59,7 @@ def test_scores_become_totals_grades_ranks_and_fee_ratios(published, api_as):
 
     # Changing one entry changes the total and shows in the drill-down.
     assert score(eva1, published, "GAT", "B", 5) == 201
-    gat = row(leader, published, "GAT")
+    gat = row(manager, published, "GAT")
     assert gat["total"] == "93.7"
     b_row = next(i for i in gat["indicators"] if i["code"] == "B")
     assert sorted(e["score"] for e in b_row["evidence"]) == ["5", "5", "5"]
@@ -67,13 +67,15 @@ def test_scores_become_totals_grades_ranks_and_fee_ratios(published, api_as):
 
 def test_an_object_without_scores_is_incomplete_and_unranked(published, api_as):
     score(api_as("eva1"), published, "GAT", "A1", 50)
-    results = api_as("leader").get(f"/plans/{published}/results").json
+    results = api_as("manager").get(f"/plans/{published}/results").json
     assert results["complete"] is False
     assert all(r["incomplete"] and r["total"] is None and r["rank"] is None for r in results["items"])
 
 
-def test_assessed_units_see_only_their_own_row_and_others_are_refused(published, api_as):
+def test_assessed_units_see_only_their_own_row_and_others_are_refused(published, api_as, app):
     score(api_as("eva1"), published, "GAT", "A1", 50)
+    assert api_as("unit_gat").get(f"/plans/{published}/results").status_code == 403   # not yet published
+    set_results_stage(app, published, "preliminary")
     own = api_as("unit_gat").get(f"/plans/{published}/results").json["items"]
     assert [r["object"] for r in own] == ["GAT"]
     assert api_as("eva1").get(f"/plans/{published}/results").status_code == 403
@@ -93,7 +95,7 @@ def test_bad_scores_are_refused_per_field_and_change_nothing(published, api_as, 
     response = api_as("eva1").post(f"/plans/{published}/scores", payload)
     assert response.status_code == 422 and field in response.json["errors"]
     assert all(not any(i["evidence"] for i in r["indicators"])
-               for r in api_as("leader").get(f"/plans/{published}/results").json["items"])
+               for r in api_as("manager").get(f"/plans/{published}/results").json["items"])
 
 
 def test_only_evaluators_of_a_published_plan_may_score(people, make_user, api_as):

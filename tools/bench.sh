@@ -5,12 +5,14 @@
 #
 #   BENCH_ONLY=sqlite|postgres   run one database only
 #   BENCH_QUICK=1                small sample sizes and 100k inbox rows (trying the scripts out)
+#   BENCH_SCRIPTS="scoring"      run only these of: completion inbox scoring (others keep their figures)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
-PY="$ROOT/.venv/bin/python"
-[[ -x $PY ]] || { echo "no $PY: run 'make install' first" >&2; exit 1; }
+VENV=${VENV:-$ROOT/.venv}
+PY="$VENV/bin/python"
+[[ -x $PY ]] || { echo "no $PY: run 'make install' first (or set VENV=/path/to/venv)" >&2; exit 1; }
 
 WORK=$(mktemp -d /tmp/govassure-bench.XXXXXX)
 chmod 755 "$WORK"
@@ -31,12 +33,23 @@ started=$(date +%s)
 only=${BENCH_ONLY:-all}
 export PYTHONHASHSEED=0 PYTHONDONTWRITEBYTECODE=1
 
-run_db() {  # label completion_url inbox_small_url inbox_large_url
+scripts=${BENCH_SCRIPTS:-completion inbox scoring}
+wanted() { [[ " $scripts " == *" $1 "* ]]; }
+
+run_db() {  # label completion_url inbox_small_url inbox_large_url scoring_url
   local label=$1
-  "$PY" -m bench.bench_completion --db "$label" --url "$2" \
-    --instance-dir "$WORK/$label-completion" --out "$WORK/results-$label-completion.json"
-  "$PY" -m bench.bench_inbox --db "$label" --url-small "$3" --url-large "$4" \
-    --instance-dir "$WORK/$label-inbox" --out "$WORK/results-$label-inbox.json"
+  if wanted completion; then
+    "$PY" -m bench.bench_completion --db "$label" --url "$2" \
+      --instance-dir "$WORK/$label-completion" --out "$WORK/results-$label-completion.json"
+  fi
+  if wanted inbox; then
+    "$PY" -m bench.bench_inbox --db "$label" --url-small "$3" --url-large "$4" \
+      --instance-dir "$WORK/$label-inbox" --out "$WORK/results-$label-inbox.json"
+  fi
+  if wanted scoring; then
+    "$PY" -m bench.bench_scoring --db "$label" --url "$5" \
+      --instance-dir "$WORK/$label-scoring" --out "$WORK/results-$label-scoring.json"
+  fi
 }
 
 # ---------------------------------------------------------------------------------------------- SQLite
@@ -44,7 +57,7 @@ if [[ $only == all || $only == sqlite ]]; then
   echo "== SQLite"
   mkdir -p "$WORK/sqlite"
   run_db sqlite "sqlite:///$WORK/sqlite/completion.db" "sqlite:///$WORK/sqlite/inbox_small.db" \
-    "sqlite:///$WORK/sqlite/inbox_large.db"
+    "sqlite:///$WORK/sqlite/inbox_large.db" "sqlite:///$WORK/sqlite/scoring.db"
   rm -rf "$WORK/sqlite"   # the 1M-row inbox database is a few hundred MB
 fi
 
@@ -68,12 +81,13 @@ if [[ $only == all || $only == postgres ]]; then
     "${PG_AS[@]}" "$PGBIN/pg_ctl" -D "$PGDATA" -l "$PGDATA/server.log" -w -t 30 start \
       -o "-c listen_addresses='' -k $PGDATA -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
           -c shared_buffers=256MB -c max_wal_size=2GB -c checkpoint_timeout=30min" >/dev/null
-    for dbname in completion inbox_small inbox_large; do
+    for dbname in completion inbox_small inbox_large scoring; do
       "$PGBIN/createdb" -h "$PGDATA" -U postgres "$dbname"
     done
     base="postgresql+psycopg://postgres@/%s?host=$PGDATA"
     # shellcheck disable=SC2059
-    run_db postgres "$(printf "$base" completion)" "$(printf "$base" inbox_small)" "$(printf "$base" inbox_large)"
+    run_db postgres "$(printf "$base" completion)" "$(printf "$base" inbox_small)" "$(printf "$base" inbox_large)" \
+      "$(printf "$base" scoring)"
     "${PG_AS[@]}" "$PGBIN/pg_ctl" -D "$PGDATA" -m fast -w stop >/dev/null
   fi
 fi
@@ -82,6 +96,6 @@ fi
 shopt -s nullglob
 partials=("$WORK"/results-*.json)
 merge=()
-[[ $only == all ]] || merge=(--merge)
+[[ $only == all && -z ${BENCH_SCRIPTS:-} ]] || merge=(--merge)
 "$PY" -m bench.report --out bench/results.json "${merge[@]}" "${partials[@]}"
 echo "total: $(( $(date +%s) - started )) s; results in bench/results.json"

@@ -14,7 +14,7 @@ from app.api.auth import api_user, error, token_required
 from app.api.serializers import instance_dict, task_dict
 from app.database import write_transaction
 from app.extensions import db
-from app.services import accounts, instances, objects, plan_changes, plans, score_entry, scoring
+from app.services import accounts, instances, objects, plan_changes, plans, results, score_entry, scoring
 from app.services import tasks as task_service
 from app.services.errors import InvalidRows, ServiceError, Throttled
 
@@ -72,6 +72,13 @@ def list_units() -> ResponseReturnValue:
     from app.models import Unit
     units = db.session.scalars(sa.select(Unit).order_by(Unit.kind, Unit.code))
     return jsonify({"items": [{"code": u.code, "name": u.name, "kind": u.kind, "active": u.active} for u in units]})
+
+
+@bp.route("/units/<code>/results")
+@token_required
+def unit_results(code: str) -> ResponseReturnValue:
+    _unit, items = results.unit_history(api_user(), code)
+    return jsonify({"items": items})
 
 
 @bp.route("/units/import", methods=["POST"])
@@ -205,8 +212,12 @@ def submit_score(plan_id: int) -> ResponseReturnValue:
 @token_required
 def plan_results(plan_id: int) -> ResponseReturnValue:
     computed = scoring.results_for(api_user(), plan_id)
+    if wanted := request.args.get("object"):    # one object's row: only its evidence is read
+        computed.results = [r for r in computed.results if r.object == wanted]
+        computed.restricted = True
+    evidence = scoring.evidence_for(computed, [r.object for r in computed.results] if computed.restricted else None)
     return jsonify({"complete": computed.complete,
-                    "items": [scoring.result_dict(r, computed.evidence) for r in computed.results]})
+                    "items": [scoring.result_dict(r, evidence) for r in computed.results]})
 
 
 @bp.route("/plans/<int:plan_id>/submit", methods=["POST"])

@@ -11,7 +11,7 @@ from app.database import write_transaction
 from app.extensions import db
 from app.models import DataSource, HumanTask, Plan, PlanStatus, Role, TaskStatus, Unit
 from app.plans import bp, rows
-from app.services import plan_changes, score_entry
+from app.services import plan_changes, results, score_entry
 from app.services import plans as plan_service
 from app.services.errors import Invalid, ServiceError
 
@@ -80,7 +80,8 @@ def show(plan_id: int) -> ResponseReturnValue:
                            changes=plan_changes.changes_of(plan),
                            may_request_change=(published and plan.results_stage is None
                                                and current_user.has_role(Role.ASSESSMENT_MANAGER)),
-                           may_publish=published and current_user.has_role(Role.ASSESSMENT_MANAGER, Role.ADMIN))
+                           may_publish=published and current_user.has_role(Role.ASSESSMENT_MANAGER, Role.ADMIN),
+                           may_see_results=results.may_see_results(current_user, plan))
 
 
 @bp.route("/<int:plan_id>/edit", methods=["GET", "POST"])

@@ -79,6 +79,18 @@ class ObjectResult:
         return self.exact_total is None
 
 
+@dataclass(slots=True)   # not frozen: compute() makes tens of thousands, and frozen costs twice as much
+class Tally:
+    """One group's submissions for an object × indicator, summed. Raw scores have at most three
+    decimals, so the sum is exact; the database can produce it (``compute`` does) without rounding."""
+    total: Decimal
+    count: int
+
+    @classmethod
+    def of(cls, scores: Sequence[Decimal]) -> Tally:
+        return cls(sum(scores, ZERO), len(scores))
+
+
 def normalise(raw: Decimal, max_score: Decimal) -> Decimal:
     if max_score <= 0:
         raise ValueError("max_score must be positive")
@@ -87,31 +99,58 @@ def normalise(raw: Decimal, max_score: Decimal) -> Decimal:
     return raw * HUNDRED / max_score
 
 
+def group_mean(tally: Tally, max_score: Decimal) -> Decimal:
+    """The mean of the members' normalised scores. Normalising is linear, so this is
+    Σraw × 100 ÷ (max × n): one division, and the same digits whether the members' scores arrive
+    one by one or already summed."""
+    if max_score <= 0:
+        raise ValueError("max_score must be positive")
+    if tally.count <= 0 or not ZERO <= tally.total <= max_score * tally.count:
+        raise ValueError(f"scores summing to {tally.total} over {tally.count} are outside 0–{max_score}")
+    return tally.total * HUNDRED / (max_score * tally.count)
+
+
 def _weighted_mean(pairs: Sequence[tuple[Decimal, Decimal]]) -> Decimal:
-    total_weight = sum((w for w, _ in pairs), ZERO)
-    return sum((w * s for w, s in pairs), ZERO) / total_weight
+    total_weight = weighted = ZERO
+    for weight, score in pairs:   # one pass: this runs for every indicator of every object
+        total_weight += weight
+        weighted += weight * score
+    return weighted / total_weight
 
 
-def manual_score(indicator: IndicatorDef, submissions: Mapping[str, Sequence[Decimal]],
+Submissions = Sequence[Decimal] | Tally   # a group's raw member scores, one by one or summed
+
+
+def _tally(scores: Submissions, max_score: Decimal) -> Tally | None:
+    if isinstance(scores, Tally):
+        return scores if scores.count else None
+    for raw in scores:
+        normalise(raw, max_score)   # refuses a score outside the scale, naming it
+    return Tally.of(scores) if scores else None
+
+
+def manual_score(indicator: IndicatorDef, submissions: Mapping[str, Submissions],
                  group_weights: Mapping[str, Decimal]) -> IndicatorScore:
-    """``submissions``: group → the raw scores its members submitted for this object × indicator."""
-    group_scores = {
-        group: sum((normalise(raw, indicator.max_score) for raw in scores), ZERO) / len(scores)
-        for group, scores in submissions.items() if scores
-    }
-    unknown = set(group_scores) - set(group_weights)
-    if unknown:
-        raise ValueError(f"submissions from groups without a weight: {sorted(unknown)}")
+    """``submissions``: group → the raw scores its members submitted for this object × indicator
+    (or their ``Tally``)."""
+    group_scores: dict[str, Decimal] = {}
+    for group, scores in submissions.items():
+        tally = _tally(scores, indicator.max_score)
+        if tally is not None:
+            group_scores[group] = group_mean(tally, indicator.max_score)
+    if not group_scores.keys() <= group_weights.keys():
+        raise ValueError(f"submissions from groups without a weight: {sorted(group_scores.keys() - group_weights)}")
     if not group_scores:
         return IndicatorScore(indicator.code, None)
     pairs = [(group_weights[g], s) for g, s in group_scores.items() if group_weights[g] > 0]
     if not pairs:
         return IndicatorScore(indicator.code, None, group_scores)
+    weighted_groups = len([w for w in group_weights.values() if w > 0])
     return IndicatorScore(indicator.code, _weighted_mean(pairs), group_scores,
-                          renormalised=len(group_scores) < sum(1 for w in group_weights.values() if w > 0))
+                          renormalised=len(group_scores) < weighted_groups)
 
 
-def score_indicator(indicator: IndicatorDef, manual: Mapping[str, Mapping[str, Sequence[Decimal]]],
+def score_indicator(indicator: IndicatorDef, manual: Mapping[str, Mapping[str, Submissions]],
                     auto: Mapping[str, Decimal], group_weights: Mapping[str, Decimal]) -> IndicatorScore:
     """Score one indicator (and its subtree) for one object.
 
@@ -149,7 +188,7 @@ def payment_ratio_for(total: Decimal, bands: Sequence[PaymentBand]) -> Decimal:
 
 
 def score_object(object_code: str, tree: Sequence[IndicatorDef],
-                 manual: Mapping[str, Mapping[str, Sequence[Decimal]]], auto: Mapping[str, Decimal],
+                 manual: Mapping[str, Mapping[str, Submissions]], auto: Mapping[str, Decimal],
                  group_weights: Mapping[str, Decimal], grades: Sequence[Grade] = DEFAULT_GRADES,
                  bands: Sequence[PaymentBand] = ()) -> ObjectResult:
     scores = [score_indicator(i, manual, auto, group_weights) for i in tree]
