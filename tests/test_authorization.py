@@ -585,6 +585,16 @@ def test_public_results_need_no_login_and_show_only_public_final_plans(people, c
     assert client.get(f"/public/plans/{plan_id}/results").status_code == 200
 
 
+def test_indicator_templates_are_for_signed_in_users(people, client, api_as):
+    assert client.get("/api/v1/indicator-templates").status_code == 401
+    assert client.get("/api/v1/indicator-templates/supply_side").status_code == 401
+    for allowed in ("manager", "unit_gat"):
+        keys = {t["key"] for t in api_as(allowed).get("/indicator-templates").json["items"]}
+        assert keys == {"supply_side", "demand_side"}, allowed
+        assert api_as(allowed).get("/indicator-templates/demand_side").status_code == 200
+    assert api_as("manager").get("/indicator-templates/nope").status_code == 404
+
+
 def test_api_units_need_a_token(people, client, api_as):
     assert client.get("/api/v1/units").status_code == 401
     assert "GAT" in {u["code"] for u in api_as("unit_gat").get("/units").json["items"]}
@@ -1149,6 +1159,8 @@ COVERED: dict[str, tuple[str, ...]] = {
     "POST /api/v1/plans/<int:plan_id>/scores": ("test_api_scores_are_for_evaluators_of_the_plan",),
     "GET /api/v1/plans/<int:plan_id>/results": ("test_api_results_are_for_staff_and_the_object_itself",),
     "GET /plans/<int:plan_id>/score": ("test_score_grid_is_for_evaluators_of_the_plan",),
+    "GET /api/v1/indicator-templates": ("test_indicator_templates_are_for_signed_in_users",),
+    "GET /api/v1/indicator-templates/<key>": ("test_indicator_templates_are_for_signed_in_users",),
     "GET /plans/<int:plan_id>/changes/new": ("test_indicator_change_page_is_for_managers",),
     "POST /plans/<int:plan_id>/changes/new": ("test_indicator_change_page_is_for_managers",),
     "GET /plans/<int:plan_id>/versions/<int:version>": ("test_plan_versions_are_readable_by_plan_viewers",),

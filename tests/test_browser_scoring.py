@@ -110,3 +110,25 @@ def test_editor_scoring_settings_in_the_browser(people, live_server: str, page: 
     added = page.locator("#indicators tbody tr[data-row]").nth(1)
     expect(added.locator("details")).not_to_have_attribute("open", "")
     assert added.locator("textarea").input_value() == ""
+
+
+def test_plan_from_a_template_in_the_browser(people, live_server: str, page: Page) -> None:  # noqa: F811
+    page.set_viewport_size({"width": 1400, "height": 900})
+    login(page, live_server, "manager")
+    page.goto(f"{live_server}/plans/new")
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("link", name="需求侧评估", exact=False).click()
+    expect(page.get_by_text("已载入模板")).to_be_visible()
+    rows = page.locator("#indicators tbody tr[data-row]")
+    assert rows.count() > 10
+    expect(page.locator("#weight-sums")).to_contain_text("✓")
+    expect(page.locator("#weight-sums")).not_to_contain_text("应为 100")
+    page.get_by_label("计划名称").fill("2027年度需求侧评估")
+    page.locator("#period_start").fill("2027-01-01")
+    page.locator("#period_end").fill("2027-12-31")
+    page.locator("#evaluators tbody tr[data-row]").first.get_by_label("评估人").fill("evaluator")
+    page.locator("#evaluators tbody tr[data-row]").first.get_by_label("权重").fill("100")
+    page.get_by_label("单位GAT").check()
+    shot(page, "plan-editor-template")
+    page.get_by_role("button", name="保存草稿").click()
+    expect(page.get_by_text("计划草稿已保存")).to_be_visible()

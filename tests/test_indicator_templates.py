@@ -249,3 +249,17 @@ def test_validation_works_on_parsed_data_and_bad_yaml(tmp_path):
     bad.write_text("name: [unclosed\n", encoding="utf-8")
     with pytest.raises(ValueError, match=r"^bad\.yaml：YAML 格式错误"):
         read_template(bad)
+
+
+def test_a_plan_is_compiled_from_a_template_in_the_editor(people, login, api_as):
+    client = login("manager")
+    page = client.get("/plans/new?template=supply_side").get_data(as_text=True)
+    assert "已载入模板" in page and 'value="服务方式完备度"' in page and 'name="ind-1-parent" value=""' in page
+    assert client.get("/plans/new?template=nope").status_code == 404
+    # The API hands out the same tree, ready to copy into a plan payload with the weights edited.
+    template = api_as("manager").get("/indicator-templates/supply_side").json
+    from tests.conftest import plan_payload
+    created = api_as("manager").post("/plans", plan_payload(name="供给侧评估", indicators=template["indicators"]))
+    assert created.status_code == 201, created.json
+    codes = [i["code"] for i in api_as("manager").get(f"/plans/{created.json['id']}").json["indicators"]]
+    assert codes == [i["code"] for i in template["indicators"]]

@@ -14,6 +14,7 @@ from app.api.auth import api_user, error, token_required
 from app.api.serializers import instance_dict, task_dict
 from app.database import write_transaction
 from app.extensions import db
+from app.scoring import library
 from app.services import accounts, instances, objects, plan_changes, plans, results, score_entry, scoring
 from app.services import tasks as task_service
 from app.services.errors import InvalidRows, ServiceError, Throttled
@@ -183,6 +184,22 @@ def plan_item(plan_id: int) -> ResponseReturnValue:
         with write_transaction():
             plan = plans.update_plan(api_user(), plan, body)
     return jsonify(plans.plan_dict(plan))
+
+
+@bp.route("/indicator-templates")
+@token_required
+def indicator_templates() -> ResponseReturnValue:
+    return jsonify({"items": [{"key": t.key, "name": t.name, "description": t.description, "source": t.source}
+                              for t in library.list_templates()]})
+
+
+@bp.route("/indicator-templates/<key>")
+@token_required
+def indicator_template(key: str) -> ResponseReturnValue:
+    try:
+        return jsonify(library.load_template(key))
+    except library.TemplateNotFound as exc:
+        return error(404, str(exc))
 
 
 @bp.route("/plans/<int:plan_id>/changes", methods=["GET", "POST"])

@@ -196,3 +196,19 @@ def _settings_row(indicator: Indicator) -> dict[str, str]:
 
 def _lines(pairs: list[dict[str, str]], key: str) -> str:
     return "\n".join(f"{p['label']}={p[key]}" for p in pairs)
+
+
+def from_template(template: dict[str, Any]) -> PlanRows:
+    """A new plan's rows with a shipped template's indicator tree (weights are editable defaults)."""
+    indicators: list[dict[str, str]] = []
+
+    def walk(nodes: list[dict[str, Any]], parent: str) -> None:
+        for node in nodes:
+            indicators.append({"code": node["code"], "parent": parent, "name": node["name"],
+                               "weight": str(node["weight"]), "method": node["method"],
+                               "max_score": str(node["max_score"]), "standard": node.get("standard", ""),
+                               **dict.fromkeys(CONFIG_COLUMNS, "")})
+            walk(node.get("children", []), node["code"])
+
+    walk(template["indicators"], "")
+    return PlanRows(fields={"cycle": "year"}, indicators=indicators, evaluators=[], objects=[])

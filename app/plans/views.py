@@ -1,6 +1,8 @@
 """Plan pages: list, draft editor, detail, submit for approval."""
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
@@ -11,6 +13,7 @@ from app.database import write_transaction
 from app.extensions import db
 from app.models import DataSource, HumanTask, Plan, PlanStatus, Role, TaskStatus, Unit
 from app.plans import bp, rows
+from app.scoring import library
 from app.services import plan_changes, results, score_entry
 from app.services import plans as plan_service
 from app.services.errors import Invalid, ServiceError
@@ -19,14 +22,16 @@ EMPTY = rows.PlanRows(fields={"cycle": "year"}, indicators=[], evaluators=[], ob
 
 
 def _editor(plan_rows: rows.PlanRows, plan: Plan | None, errors: dict[str, list[str]] | None = None,
-            status: int = 200, row_problems: dict[int, list[str]] | None = None) -> ResponseReturnValue:
+            status: int = 200, row_problems: dict[int, list[str]] | None = None,
+            template: dict[str, Any] | None = None) -> ResponseReturnValue:
     by_row, other = rows.row_errors(plan_rows, errors or {})
     for index, messages in (row_problems or {}).items():
         by_row.setdefault(index, []).extend(messages)
     units = db.session.scalars(sa.select(Unit).where(Unit.active.is_(True)).order_by(Unit.kind, Unit.code)).all()
     names = db.session.scalars(sa.select(DataSource.name).order_by(DataSource.name)).all()
     return render_template("plans/edit.html", rows=plan_rows, plan=plan, row_errors=by_row, errors=other,
-                           units=units, cycle_labels=plan_service.CYCLE_LABELS, datasource_names=names), status
+                           units=units, cycle_labels=plan_service.CYCLE_LABELS, datasource_names=names,
+                           templates=library.list_templates() if plan is None else [], template=template), status
 
 
 @bp.route("/")
@@ -42,7 +47,14 @@ def new() -> ResponseReturnValue:
     if not current_user.has_role(Role.ASSESSMENT_MANAGER):
         abort(403)
     if request.method == "GET":
-        return _editor(EMPTY, None)
+        key = request.args.get("template")
+        if not key:
+            return _editor(EMPTY, None)
+        try:
+            template = library.load_template(key)
+        except library.TemplateNotFound:
+            abort(404)
+        return _editor(rows.from_template(template), None, template=template)
     plan_rows = rows.from_form(request.form)
     if problems := rows.row_problems(plan_rows):
         return _editor(plan_rows, None, status=422, row_problems=problems)

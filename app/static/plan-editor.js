@@ -14,6 +14,11 @@
   }
 
   form.addEventListener("click", (event) => {
+    const confirmLink = event.target.closest("[data-confirm]");
+    if (confirmLink && !window.confirm(confirmLink.dataset.confirm)) {
+      event.preventDefault();
+      return;
+    }
     const add = event.target.closest("[data-add]");
     if (add) {
       const tbody = document.querySelector(`#${add.dataset.add} tbody`);
