@@ -1,6 +1,8 @@
 """Typed SQLAlchemy models, one module per aggregate."""
+from app.models.appeal import Appeal, AppealFile, Rectification, Reevaluation, ResultSnapshot
 from app.models.base import Base
 from app.models.datasource import CollectedValue, CollectionRun, DataSource
+from app.models.notice import CalendarDay, Notification
 from app.models.org import ApiToken, LoginAttempt, Role, Unit, UnitKind, User, UserRole
 from app.models.plan import (
     Cycle,
@@ -23,8 +25,9 @@ from app.models.workflow import (
 )
 
 __all__ = [
-    "ApiToken", "Base", "CollectedValue", "CollectionRun", "Cycle", "DataSource", "EvaluatorGroup",
-    "HumanTask", "Indicator", "InstanceStatus", "LoginAttempt", "Plan", "PlanChange", "PlanObject",
-    "PlanStatus", "PlanVersion", "ProcessEvent", "ProcessInstance", "ProcessSpec", "Role", "ScoreEntry",
+    "ApiToken", "Appeal", "AppealFile", "Base", "CalendarDay", "CollectedValue", "CollectionRun", "Cycle",
+    "DataSource", "EvaluatorGroup", "HumanTask", "Indicator", "InstanceStatus", "LoginAttempt",
+    "Notification", "Plan", "PlanChange", "PlanObject", "PlanStatus", "PlanVersion", "ProcessEvent",
+    "ProcessInstance", "ProcessSpec", "Rectification", "Reevaluation", "ResultSnapshot", "Role", "ScoreEntry",
     "TaskStatus", "Unit", "UnitKind", "User", "UserRole",
 ]

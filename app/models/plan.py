@@ -45,6 +45,8 @@ class Plan(Base):
     public: Mapped[bool] = mapped_column(default=False, server_default=false())
     results_stage: Mapped[str | None] = mapped_column(String(20))   # None | preliminary | final
     results_published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Preliminary results open an appeal window; its BPMN timer closes it.
+    appeal_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime)
     scoring_instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instance.id"))
     author_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"))

@@ -90,6 +90,14 @@ class HumanTask(Base):
         # 已办: tasks completed by a user, most recent first.
         Index("ix_human_task_done", "completed_by_id", "completed_at", "id"),
         Index("ix_human_task_instance", "instance_id", "status"),
+        # The chase sweep: open tasks past their deadline not yet chased, then chased ones not yet
+        # escalated. Partial, so a tick reads only what is due, however many tasks are waiting.
+        Index("ix_human_task_chase", "due_at",
+              postgresql_where=sa.text("status = 'open' AND chased_at IS NULL AND due_at IS NOT NULL"),
+              sqlite_where=sa.text("status = 'open' AND chased_at IS NULL AND due_at IS NOT NULL")),
+        Index("ix_human_task_escalate", "chased_at",
+              postgresql_where=sa.text("status = 'open' AND escalated_at IS NULL AND chased_at IS NOT NULL"),
+              sqlite_where=sa.text("status = 'open' AND escalated_at IS NULL AND chased_at IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -115,6 +123,8 @@ class HumanTask(Base):
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     completed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    chased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)      # first chased as overdue (催办)
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)   # escalated to leaders
 
     instance: Mapped[ProcessInstance] = relationship(lazy="select")
     candidate_unit: Mapped[Unit | None] = relationship(lazy="select")

@@ -1,0 +1,57 @@
+"""Notifications: in-app (the bell) and by e-mail through the background worker.
+
+``notify`` only writes rows, inside the caller's transaction, so a notification exists exactly when
+the change it reports was committed. The worker sends the pending e-mails afterwards.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import sqlalchemy as sa
+
+from app.extensions import db
+from app.models import Notification, User
+from app.models.base import utcnow
+
+LIST_LIMIT = 50
+
+
+def notify(users: Iterable[User], title: str, body: str = "", link: str = "", kind: str = "info") -> list[Notification]:
+    """One notification per distinct active user; e-mail is queued for those with an address."""
+    rows, seen = [], set()
+    for user in users:
+        if user.id in seen or not user.active:
+            continue
+        seen.add(user.id)
+        row = Notification(user_id=user.id, title=title[:200], body=body, link=link[:500], kind=kind,
+                           email_status="pending" if user.email else None)
+        db.session.add(row)
+        rows.append(row)
+    return rows
+
+
+def unread_count(user: User) -> int:
+    return int(db.session.scalar(sa.select(sa.func.count()).select_from(Notification).where(
+        Notification.user_id == user.id, Notification.read_at.is_(None))) or 0)
+
+
+def list_for(user: User, limit: int = LIST_LIMIT, unread_only: bool = False) -> list[Notification]:
+    query = sa.select(Notification).where(Notification.user_id == user.id)
+    if unread_only:
+        query = query.where(Notification.read_at.is_(None))
+    return list(db.session.scalars(query.order_by(Notification.id.desc()).limit(limit)))
+
+
+def mark_read(user: User, ids: Iterable[int] | None = None) -> int:
+    """Mark the user's notifications read (all of them when ``ids`` is None); others' are untouched."""
+    query = sa.update(Notification).where(Notification.user_id == user.id, Notification.read_at.is_(None))
+    if ids is not None:
+        query = query.where(Notification.id.in_(list(ids)))
+    result = db.session.execute(query.values(read_at=utcnow()).execution_options(synchronize_session=False))
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def notification_dict(row: Notification) -> dict[str, Any]:
+    return {"id": row.id, "title": row.title, "body": row.body, "link": row.link, "kind": row.kind,
+            "created_at": row.created_at.isoformat(), "read": row.read_at is not None}
