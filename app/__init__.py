@@ -49,10 +49,10 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_workflow(app: Flask) -> None:
-    from app.services import plan_changes, plans, scoring_round
+    from app.services import chase, plan_changes, plans, scoring_round
     from app.workflow import runtime
     app.extensions["bpmn"] = runtime.load_registry(Path(app.config["BPMN_DIR"]), Path(app.config["FORMS_DIR"]))
-    del plans, plan_changes, scoring_round  # imported for their case listeners (plan, plan_change, plan_scoring)
+    del chase, plans, plan_changes, scoring_round  # imported for their listeners (cases, deadline timers)
 
 
 def register_blueprints(app: Flask) -> None:

@@ -37,6 +37,7 @@ def defaults(instance: Path) -> dict[str, Any]:
         "SIGNING_CERT_PATH": instance / "signing" / "system-cert.pem",
         "CELERY": celery_defaults(instance),
         "TIMER_SWEEP_SECONDS": 5.0,
+        "CHASE_ESCALATE_AFTER_HOURS": 48.0,   # an overdue task still open this long after being chased goes to leaders
         # Automatic collection (app/services/collection.py)
         "FERNET_KEY_PATH": instance / "secrets" / "fernet.key",   # encrypts data-source auth headers
         "COLLECT_SWEEP_SECONDS": 60.0,                             # how often beat looks for due sources

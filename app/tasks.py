@@ -7,7 +7,7 @@ from celery import shared_task
 
 from app.database import write_transaction
 from app.models.base import utcnow
-from app.services import collection, timers
+from app.services import chase, collection, timers
 from app.workflow.runtime import ProcessError
 
 
@@ -25,10 +25,22 @@ def sweep_timers(now: datetime | None = None) -> int:
     return fired
 
 
+def sweep_overdue(now: datetime | None = None) -> int:
+    """Chase tasks past their deadline, then escalate those chased long enough ago; one transaction
+    each, and each marks its task once (a second scheduler's attempt changes nothing)."""
+    now = now or utcnow()
+    done = 0
+    for escalate, ids in ((False, chase.overdue_ids(now)), (True, chase.escalation_ids(now))):
+        for task_id in ids:
+            with write_transaction():
+                done += chase.chase_one(task_id, now, escalate=escalate)
+    return done
+
+
 @shared_task(name="app.tasks.fire_due_timers", ignore_result=True)
 def fire_due_timers() -> int:
     """Beat runs this every few seconds; it costs in proportion to what is due."""
-    return sweep_timers()
+    return sweep_timers() + sweep_overdue()
 
 
 @shared_task(name="app.tasks.collect_due_sources", ignore_result=True)

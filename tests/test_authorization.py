@@ -595,6 +595,21 @@ def test_indicator_templates_are_for_signed_in_users(people, client, api_as):
     assert api_as("manager").get("/indicator-templates/nope").status_code == 404
 
 
+def test_chasing_a_task_is_for_managers_and_admins_involved(people, client, login, api_as):
+    plan_id, instance_id, task_id = submitted_plan(api_as)
+    assert is_login_redirect(client.post(f"/tasks/{task_id}/chase", data={}))
+    assert client.post(f"/api/v1/tasks/{task_id}/chase", json={}).status_code == 401
+    for refused in ("reviewer", "leader", "unit_gat"):
+        login(refused)
+        assert client.post(f"/tasks/{task_id}/chase", data={}).status_code == 403, refused
+        assert api_as(refused).post(f"/tasks/{task_id}/chase", {}).status_code == 403, refused
+    assert api_as("manager2").post(f"/tasks/{task_id}/chase", {}).status_code == 403   # not involved in this case
+    login("manager")
+    chased = client.post(f"/tasks/{task_id}/chase", data={"comment": "请尽快审核"})
+    assert chased.status_code == 302 and chased.headers["Location"] == f"/instances/{instance_id}"
+    assert api_as("admin").post(f"/tasks/{task_id}/chase", {}).status_code == 200
+
+
 def test_api_units_need_a_token(people, client, api_as):
     assert client.get("/api/v1/units").status_code == 401
     assert "GAT" in {u["code"] for u in api_as("unit_gat").get("/units").json["items"]}
@@ -1159,6 +1174,8 @@ COVERED: dict[str, tuple[str, ...]] = {
     "POST /api/v1/plans/<int:plan_id>/scores": ("test_api_scores_are_for_evaluators_of_the_plan",),
     "GET /api/v1/plans/<int:plan_id>/results": ("test_api_results_are_for_staff_and_the_object_itself",),
     "GET /plans/<int:plan_id>/score": ("test_score_grid_is_for_evaluators_of_the_plan",),
+    "POST /tasks/<int:task_id>/chase": ("test_chasing_a_task_is_for_managers_and_admins_involved",),
+    "POST /api/v1/tasks/<int:task_id>/chase": ("test_chasing_a_task_is_for_managers_and_admins_involved",),
     "GET /api/v1/indicator-templates": ("test_indicator_templates_are_for_signed_in_users",),
     "GET /api/v1/indicator-templates/<key>": ("test_indicator_templates_are_for_signed_in_users",),
     "GET /plans/<int:plan_id>/changes/new": ("test_indicator_change_page_is_for_managers",),

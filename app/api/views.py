@@ -15,7 +15,7 @@ from app.api.serializers import instance_dict, task_dict
 from app.database import write_transaction
 from app.extensions import db
 from app.scoring import library
-from app.services import accounts, instances, objects, plan_changes, plans, results, score_entry, scoring
+from app.services import accounts, chase, instances, objects, plan_changes, plans, results, score_entry, scoring
 from app.services import tasks as task_service
 from app.services.errors import InvalidRows, ServiceError, Throttled
 
@@ -136,6 +136,15 @@ def claim(task_id: int) -> ResponseReturnValue:
 def unclaim(task_id: int) -> ResponseReturnValue:
     with write_transaction():
         task = task_service.unclaim(api_user(), task_id)
+    return jsonify(task_dict(task))
+
+
+@bp.route("/tasks/<int:task_id>/chase", methods=["POST"])
+@token_required
+def chase_task(task_id: int) -> ResponseReturnValue:
+    body = _json_body() if request.get_data() else {}
+    with write_transaction():
+        task = chase.chase_by_hand(api_user(), task_id, str(body.get("comment") or ""))
     return jsonify(task_dict(task))
 
 

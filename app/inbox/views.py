@@ -15,6 +15,7 @@ from app.formspec import build_form_class, cleaned_data
 from app.i18n import N_
 from app.inbox import bp
 from app.models import PlanChange
+from app.services import chase as chase_service
 from app.services import plan_changes, plans
 from app.services import tasks as task_service
 from app.services.errors import Conflict, Invalid, ServiceError
@@ -115,6 +116,22 @@ def _inbox_operation(operation: Callable[[Any, int], Any], task_id: int, done: s
 def claim(task_id: int) -> ResponseReturnValue:
     _inbox_operation(task_service.claim, task_id, _("已认领，任务已移入“我的待办”。"), "success")
     return redirect(url_for("inbox.task", task_id=task_id))
+
+
+@bp.route("/tasks/<int:task_id>/chase", methods=["POST"])
+@login_required
+def chase(task_id: int) -> ResponseReturnValue:
+    """A manager chases an open task from its instance page (催办)."""
+    try:
+        with write_transaction():
+            task = chase_service.chase_by_hand(current_user, task_id, request.form.get("comment", ""))
+    except Conflict as exc:
+        flash(exc.message, "warning")
+        return redirect(request.referrer or url_for("inbox.home"))
+    except ServiceError as exc:
+        abort(exc.status)
+    flash(_("已催办：%(name)s", name=task.name), "success")
+    return redirect(url_for("instances.show", instance_id=task.instance_id))
 
 
 @bp.route("/tasks/<int:task_id>/unclaim", methods=["POST"])

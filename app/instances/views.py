@@ -7,13 +7,13 @@ from flask_login import current_user, login_required
 
 from app.i18n import N_
 from app.instances import bp
-from app.services import instances
+from app.services import chase, instances
 from app.services.errors import ServiceError
 
 EVENT_LABELS = {
     "started": N_("发起"), "completed": N_("办理"), "claimed": N_("认领"), "released": N_("释放"),
     "timer": N_("定时器触发"), "task_cancelled": N_("任务撤销"), "instance_completed": N_("流程结束"),
-    "overdue": N_("逾期"), "chased": N_("催办"),
+    "overdue": N_("逾期"), "chased": N_("催办"), "escalated": N_("上报领导"),
 }
 DECISION_LABELS = {
     "approve": N_("通过"), "return": N_("退回"), "reject": N_("驳回"), "agree": N_("同意"), "disagree": N_("不同意"),
@@ -29,7 +29,7 @@ def show(instance_id: int) -> ResponseReturnValue:
     except ServiceError as exc:
         abort(exc.status)
     return render_template("instances/show.html", view=view, event_labels=EVENT_LABELS,
-                           decision_labels=DECISION_LABELS)
+                           decision_labels=DECISION_LABELS, may_chase=current_user.has_role(*chase.CHASERS))
 
 
 @bp.route("/<int:instance_id>/diagram.bpmn")

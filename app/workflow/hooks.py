@@ -13,7 +13,11 @@ if TYPE_CHECKING:
     from app.models import ProcessInstance
 
 Listener = Callable[["ProcessInstance"], None]
+# (instance, event, bpmn id of the user task it is drawn on): a timer event carrying an ``event``
+# property fired, e.g. a boundary timer ``event=overdue`` on a unit's task.
+TimerListener = Callable[["ProcessInstance", str, "str | None"], None]
 _listeners: dict[str, Listener] = {}
+_timer_listeners: list[TimerListener] = []
 
 
 def on_case_change(kind: str) -> Callable[[Listener], Listener]:
@@ -28,3 +32,13 @@ def notify(instance: ProcessInstance) -> None:
         listener = _listeners.get(instance.business_key.split(":", 1)[0])
         if listener is not None:
             listener(instance)
+
+
+def on_timer_event(fn: TimerListener) -> TimerListener:
+    _timer_listeners.append(fn)
+    return fn
+
+
+def timer_event(instance: ProcessInstance, event: str, task_bpmn_id: str | None) -> None:
+    for listener in _timer_listeners:
+        listener(instance, event, task_bpmn_id)

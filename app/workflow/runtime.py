@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -198,6 +199,7 @@ def _advance(instance: ProcessInstance, workflow: BpmnWorkflow) -> None:
     Everything is collected in the session and written by one flush at the end (the caller's),
     so each row is written once per step.
     """
+    started = time.time()
     try:
         workflow.refresh_timers()
         workflow.do_engine_steps()
@@ -207,8 +209,11 @@ def _advance(instance: ProcessInstance, workflow: BpmnWorkflow) -> None:
         _record_trail(instance, workflow)
         instance.case_status = _case_status(workflow) or instance.case_status
         _sync_inbox(instance, workflow)
+        fired = _fired_events(workflow, started)
         save(instance, workflow)
         hooks.notify(instance)
+    for event, task_bpmn_id in fired:   # the listeners record it (e.g. an ``overdue`` event, once)
+        hooks.timer_event(instance, event, task_bpmn_id)
 
 
 def start(process_id: str, *, data: dict[str, Any], business_key: str | None, title: str,
@@ -274,6 +279,39 @@ def _case_status(workflow: BpmnWorkflow) -> str | None:
     return None
 
 
+def _fired_events(workflow: BpmnWorkflow, since: float) -> list[tuple[str, str | None]]:
+    """Timer events with an ``event`` property that fired in this step: (event, the user task it is
+    drawn on). Only processes that declare such events pay for the look."""
+    if not _event_specs(workflow.spec):
+        return []
+    fired = []
+    for task in workflow.get_tasks(state=TaskState.COMPLETED):
+        props = getattr(task.task_spec, "extensions", {}).get("properties", {})
+        if "event" in props and task.last_state_change >= since:
+            fired.append((str(props["event"]), props.get("task") or _attached_to(task.task_spec)))
+    return fired
+
+
+_EVENT_SPECS: dict[int, bool] = {}
+
+
+def _event_specs(spec: Any) -> bool:
+    """Whether the process declares any event-carrying timer (cached per loaded spec object)."""
+    key = id(spec)
+    if key not in _EVENT_SPECS:
+        _EVENT_SPECS[key] = any("event" in getattr(ts, "extensions", {}).get("properties", {})
+                                for ts in spec.task_specs.values())
+    return _EVENT_SPECS[key]
+
+
+def _attached_to(task_spec: Any) -> str | None:
+    """The activity a boundary event is drawn on (Spiff names the split ``<activity>.BoundaryEventSplit``)."""
+    for parent in task_spec.inputs:
+        if parent.name.endswith(".BoundaryEventSplit"):
+            return str(parent.name.removesuffix(".BoundaryEventSplit"))
+    return None
+
+
 def _record_trail(instance: ProcessInstance, workflow: BpmnWorkflow) -> None:
     done = {t.task_spec.bpmn_id for t in workflow.get_tasks(state=TaskState.COMPLETED) if t.task_spec.bpmn_id}
     if not done.issubset(instance.trail):
@@ -294,7 +332,17 @@ def _resolve_unit(value: Any) -> Unit | None:
 
 
 def _due_at(info: UserTaskInfo, data: dict[str, Any]) -> datetime | None:
-    """``dueWorkingDays`` (a number, or the name of a data variable holding one) sets the deadline."""
+    """``dueDate`` (a data variable holding an ISO date-time) or ``dueWorkingDays`` (a number, or the
+    name of a data variable holding one) sets the deadline."""
+    if "dueDate" in info.properties:
+        value = data.get(info.properties["dueDate"])
+        try:
+            due = datetime.fromisoformat(str(value))
+        except ValueError:
+            raise ProcessError(f"{info.bpmn_id}: dueDate {value!r} is not an ISO date-time") from None
+        if due.tzinfo is None:
+            raise ProcessError(f"{info.bpmn_id}: dueDate {value!r} has no time zone")
+        return due
     raw = info.properties.get("dueWorkingDays")
     if raw is None:
         return None
