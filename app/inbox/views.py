@@ -10,13 +10,10 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from app.database import write_transaction
-from app.extensions import db
 from app.formspec import build_form_class, cleaned_data
 from app.i18n import N_
-from app.inbox import bp
-from app.models import PlanChange
+from app.inbox import bp, context
 from app.services import chase as chase_service
-from app.services import plan_changes, plans
 from app.services import tasks as task_service
 from app.services.errors import Conflict, Invalid, ServiceError
 from app.workflow.runtime import registry
@@ -51,24 +48,6 @@ def index() -> ResponseReturnValue:
                            processes=processes, counts=counts)
 
 
-def _task_context(task: Any) -> dict[str, Any]:
-    """Extra panels for a task page, by the case its instance belongs to (e.g. the plan under review)."""
-    key = task.instance.business_key or ""
-    kind, _sep, ident = key.partition(":")
-    try:
-        if kind == "plan":
-            return {"plan": plans.get_plan(current_user, int(ident))}
-        if kind == "plan_change":
-            change = db.session.get(PlanChange, int(ident))
-            if change is None:
-                return {}
-            return {"plan": plans.get_plan(current_user, change.plan_id), "change": change,
-                    "change_rows": plan_changes.diff(change)}
-    except ServiceError:
-        return {}
-    return {}
-
-
 @bp.route("/tasks/<int:task_id>", methods=["GET", "POST"])
 @login_required
 def task(task_id: int) -> ResponseReturnValue:
@@ -96,7 +75,7 @@ def task(task_id: int) -> ResponseReturnValue:
             return redirect(url_for("inbox.task", task_id=task_id))
     status = 422 if request.method == "POST" else 200
     return render_template("inbox/task.html", task=task, spec=spec, form=form, can_act=can_act,
-                           **_task_context(task)), status
+                           **context.context_for(current_user, task)), status
 
 
 def _inbox_operation(operation: Callable[[Any, int], Any], task_id: int, done: str, category: str) -> None:

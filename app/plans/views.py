@@ -11,7 +11,8 @@ from flask_login import current_user, login_required
 
 from app.database import write_transaction
 from app.extensions import db
-from app.models import DataSource, HumanTask, Plan, PlanStatus, Role, TaskStatus, Unit
+from app.inbox import context
+from app.models import DataSource, HumanTask, Plan, PlanChange, PlanStatus, Role, TaskStatus, Unit, User
 from app.plans import bp, rows
 from app.scoring import library
 from app.services import plan_changes, results, score_entry
@@ -135,3 +136,19 @@ def submit(plan_id: int) -> ResponseReturnValue:
             abort(403)
         flash(exc.message, "warning")
     return redirect(url_for("plans.show", plan_id=plan_id))
+
+
+@context.panel("plan")
+def _plan_panel(user: User, plan_id: int) -> dict[str, Any]:
+    """Beside a plan's approval tasks: the plan."""
+    return {"plan": plan_service.get_plan(user, plan_id), "panels": ["plans/_summary.html"]}
+
+
+@context.panel("plan_change")
+def _change_panel(user: User, change_id: int) -> dict[str, Any]:
+    """Beside a change review: the change, field by field, then the plan it changes."""
+    change = db.session.get(PlanChange, change_id)
+    if change is None:
+        return {}
+    return {"plan": plan_service.get_plan(user, change.plan_id), "change": change,
+            "change_rows": plan_changes.diff(change), "panels": ["plans/_change_panel.html", "plans/_summary.html"]}
