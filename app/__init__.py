@@ -49,15 +49,16 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_workflow(app: Flask) -> None:
-    from app.services import chase, plan_changes, plans, scoring_round
+    from app.services import appeals, chase, plan_changes, plans, scoring_round
     from app.workflow import runtime
     app.extensions["bpmn"] = runtime.load_registry(Path(app.config["BPMN_DIR"]), Path(app.config["FORMS_DIR"]))
-    del chase, plans, plan_changes, scoring_round  # imported for their listeners (cases, deadline timers)
+    del appeals, chase, plans, plan_changes, scoring_round  # imported for their listeners (cases, timers)
 
 
 def register_blueprints(app: Flask) -> None:
     from app.admin import bp as admin_bp
     from app.api import bp as api_bp
+    from app.appeals import bp as appeals_bp
     from app.auth import bp as auth_bp
     from app.datasources import bp as datasources_bp
     from app.inbox import bp as inbox_bp
@@ -72,6 +73,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(instances_bp, url_prefix="/instances")
     app.register_blueprint(admin_bp, url_prefix="/admin")
     app.register_blueprint(datasources_bp)   # /datasources… and /plans/<id>/collect
+    app.register_blueprint(appeals_bp)       # /appeals…
     app.register_blueprint(api_bp, url_prefix="/api/v1")
     csrf.exempt(api_bp)  # the API authenticates with bearer tokens only, never the session cookie
     from app import errors

@@ -11,6 +11,7 @@ from flask_login import current_user
 
 from app.models.base import utcnow
 from app.roles import ROLE_LABELS, UNIT_KIND_LABELS
+from app.services.appeals import STATUS_LABELS as APPEAL_STATUS_LABELS
 from app.services.plan_changes import FIELD_LABELS as CHANGE_FIELD_LABELS
 from app.services.plan_changes import STATUS_LABELS as CHANGE_STATUS_LABELS
 from app.services.plans import CYCLE_LABELS, STATUS_LABELS
@@ -35,6 +36,7 @@ def register(app: Flask) -> None:
     app.jinja_env.globals.update(ROLE_LABELS=ROLE_LABELS, UNIT_KIND_LABELS=UNIT_KIND_LABELS,
                                   PLAN_STATUS_LABELS=STATUS_LABELS, CYCLE_LABELS=CYCLE_LABELS,
                                   CHANGE_STATUS_LABELS=CHANGE_STATUS_LABELS, CHANGE_FIELD_LABELS=CHANGE_FIELD_LABELS,
+                                  APPEAL_STATUS_LABELS=APPEAL_STATUS_LABELS,
                                   get_locale=get_locale)
 
     @app.context_processor

@@ -610,6 +610,80 @@ def test_chasing_a_task_is_for_managers_and_admins_involved(people, client, logi
     assert api_as("admin").post(f"/tasks/{task_id}/chase", {}).status_code == 200
 
 
+def _scored_and_preliminary(make_user, api_as, app) -> int:
+    """A published plan scored by one evaluator, its preliminary results out (appeal window open)."""
+    make_user("eva", "evaluator", unit="RST")
+    manager = api_as("manager")
+    plan_id = manager.post("/plans", plan_payload(
+        indicators=[{"code": "A", "name": "服务质量", "weight": 100, "max_score": 10}],
+        evaluators=[{"role": "evaluator", "weight": 100}])).json["id"]
+    manager.post(f"/plans/{plan_id}/submit")
+    [task] = api_as("reviewer").get("/tasks?scope=candidate&process=plan_approval").json["items"]
+    api_as("reviewer").post(f"/tasks/{task['id']}/complete", {"data": {"decision": "approve"}})
+    for obj in ("GAT", "CS"):
+        api_as("eva").post(f"/plans/{plan_id}/scores", {"object": obj, "indicator": "A", "score": 8})
+    return int(plan_id)
+
+
+def test_results_publication_api_is_for_the_office(people, make_user, client, api_as, app):
+    plan_id = _scored_and_preliminary(make_user, api_as, app)
+    body = {"stage": "preliminary", "appeal_days": 5}
+    assert client.post(f"/api/v1/plans/{plan_id}/results/publish", json=body).status_code == 401
+    for refused in ("reviewer", "leader", "unit_gat", "eva"):
+        assert api_as(refused).post(f"/plans/{plan_id}/results/publish", body).status_code == 403, refused
+    assert api_as("manager").post(f"/plans/{plan_id}/results/publish", body).status_code == 200
+    assert api_as("manager").post("/plans/999999/results/publish", body).status_code == 404
+
+
+def test_appeals_are_filed_by_the_unit_and_seen_by_those_involved(people, make_user, client, login, api_as, app):
+    plan_id = _scored_and_preliminary(make_user, api_as, app)
+    make_user("unit_cs", "assessed_unit", unit="CS")
+    api_as("manager").post(f"/plans/{plan_id}/results/publish", {"stage": "preliminary", "appeal_days": 5})
+    body = {"plan": plan_id, "object": "GAT", "indicator": "A", "reason": "理由"}
+    assert client.post("/api/v1/appeals", json=body).status_code == 401
+    assert client.get("/api/v1/appeals").status_code == 401
+    assert api_as("unit_cs").post("/appeals", body).status_code == 403
+    filed = api_as("unit_gat").post("/appeals", body)
+    assert filed.status_code == 201
+    appeal_id = filed.json["id"]
+    assert client.get(f"/api/v1/appeals/{appeal_id}").status_code == 401
+    for allowed in ("unit_gat", "manager", "reviewer", "admin"):
+        assert api_as(allowed).get(f"/appeals/{appeal_id}").status_code == 200, allowed
+        assert [a["id"] for a in api_as(allowed).get("/appeals").json["items"]] == [appeal_id], allowed
+    for refused in ("unit_cs", "leader"):
+        assert api_as(refused).get(f"/appeals/{appeal_id}").status_code == 403, refused
+    assert api_as("unit_cs").get("/appeals").json["items"] == []
+    assert api_as("leader").get("/appeals").status_code == 403
+
+
+def test_appeal_pages_follow_the_same_rules(people, make_user, client, login, api_as, app):
+    plan_id = _scored_and_preliminary(make_user, api_as, app)
+    make_user("unit_cs", "assessed_unit", unit="CS")
+    api_as("manager").post(f"/plans/{plan_id}/results/publish", {"stage": "preliminary", "appeal_days": 5})
+    unit = api_as("unit_gat")
+    upload = unit.client.post("/api/v1/appeals", headers=unit.headers, content_type="multipart/form-data", data={
+        "plan": str(plan_id), "object": "GAT", "indicator": "A", "reason": "理由",
+        "files": (io.BytesIO(b"%PDF-1.4 x"), "a.pdf")})
+    appeal_id = upload.json["id"]
+    file_id = unit.get(f"/appeals/{appeal_id}").json["files"][0]["id"]
+    urls = ["/appeals/", f"/appeals/{appeal_id}", f"/appeals/{appeal_id}/files/{file_id}",
+            f"/appeals/new?plan={plan_id}&object=GAT&indicator=A"]
+    for url in urls:
+        assert is_login_redirect(client.get(url)), url
+    assert is_login_redirect(client.post("/appeals/new", data={"plan": plan_id}))
+    login("unit_gat")
+    for url in urls:
+        assert client.get(url).status_code == 200, url
+    login("unit_cs")
+    for url in urls[1:]:
+        assert client.get(url).status_code == 403, url
+    assert client.post("/appeals/new", data={"plan": plan_id, "object": "GAT", "indicator": "A",
+                                             "reason": "x"}).status_code == 403
+    login("manager")
+    assert client.get(f"/appeals/{appeal_id}/files/{file_id}").data == b"%PDF-1.4 x"
+    assert client.get(f"/appeals/{appeal_id}/files/999").status_code == 404
+
+
 def test_api_units_need_a_token(people, client, api_as):
     assert client.get("/api/v1/units").status_code == 401
     assert "GAT" in {u["code"] for u in api_as("unit_gat").get("/units").json["items"]}
@@ -1174,6 +1248,15 @@ COVERED: dict[str, tuple[str, ...]] = {
     "POST /api/v1/plans/<int:plan_id>/scores": ("test_api_scores_are_for_evaluators_of_the_plan",),
     "GET /api/v1/plans/<int:plan_id>/results": ("test_api_results_are_for_staff_and_the_object_itself",),
     "GET /plans/<int:plan_id>/score": ("test_score_grid_is_for_evaluators_of_the_plan",),
+    "POST /api/v1/plans/<int:plan_id>/results/publish": ("test_results_publication_api_is_for_the_office",),
+    "GET /api/v1/appeals": ("test_appeals_are_filed_by_the_unit_and_seen_by_those_involved",),
+    "POST /api/v1/appeals": ("test_appeals_are_filed_by_the_unit_and_seen_by_those_involved",),
+    "GET /api/v1/appeals/<int:appeal_id>": ("test_appeals_are_filed_by_the_unit_and_seen_by_those_involved",),
+    "GET /appeals/": ("test_appeal_pages_follow_the_same_rules",),
+    "GET /appeals/new": ("test_appeal_pages_follow_the_same_rules",),
+    "POST /appeals/new": ("test_appeal_pages_follow_the_same_rules",),
+    "GET /appeals/<int:appeal_id>": ("test_appeal_pages_follow_the_same_rules",),
+    "GET /appeals/<int:appeal_id>/files/<int:file_id>": ("test_appeal_pages_follow_the_same_rules",),
     "POST /tasks/<int:task_id>/chase": ("test_chasing_a_task_is_for_managers_and_admins_involved",),
     "POST /api/v1/tasks/<int:task_id>/chase": ("test_chasing_a_task_is_for_managers_and_admins_involved",),
     "GET /api/v1/indicator-templates": ("test_indicator_templates_are_for_signed_in_users",),

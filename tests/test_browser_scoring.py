@@ -55,11 +55,11 @@ def test_score_grid_and_publication_in_the_browser(people, make_user, api_as, li
 
     login(page, live_server, "manager")
     page.get_by_role("link", name="组待办", exact=True).click()
-    page.get_by_role("link", name="确认并发布考核结果").first.click()
+    page.get_by_role("link", name="发布初步结果").first.click()
     expect(page.get_by_text("可以发布")).to_be_visible()
     shot(page, "results-publish")
-    page.get_by_role("button", name="发布考核结果").click()
-    expect(page.get_by_text("考核结果已发布。")).to_be_visible()
+    page.get_by_role("button", name="发布初步结果").click()
+    expect(page.get_by_text("初步结果已发布，申诉期已开始。")).to_be_visible()
 
 
 def test_indicator_change_in_the_browser(people, api_as, live_server: str, page: Page) -> None:  # noqa: F811

@@ -15,6 +15,6 @@ def test_openapi_document_is_valid_and_complete(app, client):
         if not rule.rule.startswith("/api/v1/"):
             continue
         path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule.removeprefix("/api/v1"))
-        path = path.replace("{task_id}", "{id}").replace("{plan_id}", "{id}").replace("{instance_id}", "{id}")
+        path = re.sub(r"\{(?:task|plan|instance|appeal)_id\}", "{id}", path)
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             assert (path, method.lower()) in documented, f"{method} {rule.rule} is not in openapi.yaml"

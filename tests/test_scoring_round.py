@@ -198,9 +198,11 @@ def test_publication_is_refused_while_results_are_incomplete_and_locks_scores_af
     page = manager.get(f"/plans/{plan_id}/publish").get_data(as_text=True)
     assert "可以发布" in page and "评估一" in page
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
-    assert manager.post(f"/plans/{plan_id}/publish", data={"csrf_token": token}).status_code == 302
+    published = manager.post(f"/plans/{plan_id}/publish", data={"csrf_token": token, "stage": "preliminary",
+                                                                 "window": "days", "appeal_days": "5"})
+    assert published.status_code == 302
     plan = api_as("manager").get(f"/plans/{plan_id}").json
-    assert plan["results_stage"] == "final"
+    assert plan["results_stage"] == "preliminary"
     assert scoring_tasks(app, plan_id)["publish_results:manager"] == "completed"
     late = api_as("eva1").post(f"/plans/{plan_id}/scores", {"object": "GAT", "indicator": "A1", "score": 1})
     assert late.status_code == 409
@@ -218,7 +220,8 @@ def test_an_incomplete_result_blocks_publication(people, make_user, api_as, app,
     page = client.get(f"/plans/{pid}/publish").get_data(as_text=True)
     assert "结果不完整" in page
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
-    response = client.post(f"/plans/{pid}/publish", data={"csrf_token": token}, follow_redirects=True)
+    response = client.post(f"/plans/{pid}/publish", data={"csrf_token": token, "stage": "preliminary",
+                                                          "appeal_days": "5"}, follow_redirects=True)
     assert "结果不完整" in response.get_data(as_text=True)
     assert api_as("manager").get(f"/plans/{pid}").json["results_stage"] is None
 

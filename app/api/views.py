@@ -15,7 +15,19 @@ from app.api.serializers import instance_dict, task_dict
 from app.database import write_transaction
 from app.extensions import db
 from app.scoring import library
-from app.services import accounts, chase, instances, objects, plan_changes, plans, results, score_entry, scoring
+from app.services import (
+    accounts,
+    appeals,
+    chase,
+    instances,
+    objects,
+    plan_changes,
+    plans,
+    results,
+    score_entry,
+    scoring,
+    scoring_round,
+)
 from app.services import tasks as task_service
 from app.services.errors import InvalidRows, ServiceError, Throttled
 
@@ -209,6 +221,43 @@ def indicator_template(key: str) -> ResponseReturnValue:
         return jsonify(library.load_template(key))
     except library.TemplateNotFound as exc:
         return error(404, str(exc))
+
+
+@bp.route("/plans/<int:plan_id>/results/publish", methods=["POST"])
+@token_required
+def publish_results(plan_id: int) -> ResponseReturnValue:
+    body = _json_body()
+    if body.get("stage") not in ("preliminary", "final"):
+        return error(422, "发布阶段有误", {"stage": ["须为 preliminary（初步结果）或 final（最终结果）。"]})
+    scoring_round.plan_for_publication(api_user(), plan_id)
+    with write_transaction():
+        snapshot = scoring_round.publish_results(api_user(), plan_id, body)
+    plan = plans.get_plan(api_user(), plan_id)
+    return jsonify({"plan": plan_id, "stage": snapshot.stage, "snapshot": snapshot.id,
+                    "results_stage": plan.results_stage,
+                    "appeal_deadline": plan.appeal_deadline.isoformat() if plan.appeal_deadline else None})
+
+
+@bp.route("/appeals", methods=["GET", "POST"])
+@token_required
+def appeals_collection() -> ResponseReturnValue:
+    if request.method == "GET":
+        plan_id = request.args.get("plan", type=int)
+        return jsonify({"items": [appeals.appeal_dict(a) for a in appeals.list_appeals(api_user(), plan_id)]})
+    if request.mimetype == "multipart/form-data":
+        body: dict[str, Any] = {k: request.form.get(k) for k in ("plan", "object", "indicator", "reason")}
+        files = request.files.getlist("files")
+    else:
+        body, files = _json_body(), []
+    with write_transaction():
+        appeal = appeals.file_appeal(api_user(), body, files)
+    return jsonify({"id": appeal.id, "instance_id": appeal.instance_id}), 201
+
+
+@bp.route("/appeals/<int:appeal_id>")
+@token_required
+def appeal_item(appeal_id: int) -> ResponseReturnValue:
+    return jsonify(appeals.appeal_dict(appeals.get_appeal(api_user(), appeal_id)))
 
 
 @bp.route("/plans/<int:plan_id>/changes", methods=["GET", "POST"])

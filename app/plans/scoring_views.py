@@ -11,7 +11,7 @@ from werkzeug.datastructures import MultiDict
 
 from app.database import write_transaction
 from app.plans import bp
-from app.services import score_entry, scoring, scoring_round
+from app.services import appeals, score_entry, scoring, scoring_round
 from app.services import tasks as task_service
 from app.services.errors import Conflict, Invalid, ServiceError
 from app.services.score_entry import Grid, adapter_kind, cell_key
@@ -78,7 +78,7 @@ def score_task(task_id: int) -> ResponseReturnValue:
         plan_id = scoring_round.plan_of_task(task)
     except ServiceError as exc:
         abort(exc.status)
-    if task.bpmn_id == scoring_round.PUBLISH_TASK:
+    if task.bpmn_id in (scoring_round.PUBLISH_TASK, scoring_round.FINAL_TASK):
         return redirect(url_for("plans.publish", plan_id=plan_id))
     return redirect(url_for("plans.score_grid", plan_id=plan_id))
 
@@ -86,21 +86,33 @@ def score_task(task_id: int) -> ResponseReturnValue:
 @bp.route("/<int:plan_id>/publish", methods=["GET", "POST"])
 @login_required
 def publish(plan_id: int) -> ResponseReturnValue:
-    """The office checks that every result is complete and publishes them (the round's last task)."""
+    """The office publishes the results: preliminary (with the appeal window), then final."""
     try:
         plan = scoring_round.plan_for_publication(current_user, plan_id)
     except ServiceError as exc:
         abort(exc.status)
+    errors: dict[str, list[str]] = {}
     if request.method == "POST":
+        payload = {k: request.form.get(k) for k in ("stage", "appeal_days", "appeal_deadline")}
+        # The form offers working days or a date; only the chosen one counts.
+        payload["appeal_days" if request.form.get("window") == "deadline" else "appeal_deadline"] = None
         try:
             with write_transaction():
-                scoring_round.publish_results(current_user, plan_id)
+                snapshot = scoring_round.publish_results(current_user, plan_id, payload)
+        except Invalid as exc:
+            errors = exc.errors
+            flash(exc.message, "danger")
         except ServiceError as exc:
             flash(exc.message, "danger")
             return redirect(url_for("plans.publish", plan_id=plan_id))
-        flash(_("考核结果已发布。"), "success")
-        return redirect(url_for("plans.show", plan_id=plan_id))
+        else:
+            flash(_("初步结果已发布，申诉期已开始。") if snapshot.stage == "preliminary" else _("最终结果已发布。"),
+                  "success")
+            return redirect(url_for("plans.show", plan_id=plan_id))
     computed = scoring.compute(plan)
-    return render_template("plans/publish.html", plan=plan, computed=computed,
-                           task=scoring_round.publish_task(plan),
-                           progress=scoring_round.progress(plan))
+    return render_template("plans/publish.html", plan=plan, computed=computed, errors=errors,
+                           task=scoring_round.publish_task(plan), final_task=scoring_round.final_task(plan),
+                           window_open=scoring_round.appeal_window_open(plan),
+                           appeals=appeals.list_appeals(current_user, plan.id),
+                           appeal_labels=appeals.STATUS_LABELS,
+                           progress=scoring_round.progress(plan)), 422 if errors else 200

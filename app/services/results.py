@@ -14,7 +14,7 @@ from app.extensions import db
 from app.i18n import N_
 from app.models import EvaluatorGroup, Indicator, Plan, PlanObject, Role, Unit, User
 from app.scoring import method
-from app.services import scoring
+from app.services import scoring, scoring_round
 from app.services.errors import Forbidden, NotFound
 from app.services.plans import STAFF_ROLES
 
@@ -59,6 +59,7 @@ class ObjectView:
     lines: list[Line]
     groups: list[EvaluatorGroup]
     unit_names: dict[str, str]   # code → name, for groups that name a unit
+    may_appeal: bool = False     # the viewer is this unit, within the appeal window
 
 
 def _rows(plan: Plan, results: list[method.ObjectResult]) -> list[Row]:
@@ -104,7 +105,9 @@ def object_view(user: User, plan_id: int, code: str) -> ObjectView:
     walk(result.indicators, 0)
     unit_codes = [g.ref for g in plan.evaluators if g.kind == "unit"]
     unit_names = dict(db.session.execute(sa.select(Unit.code, Unit.name).where(Unit.code.in_(unit_codes))).all())
-    return ObjectView(plan, unit, result, lines, list(plan.evaluators), unit_names)
+    may_appeal = (user.has_role(Role.ASSESSED_UNIT) and user.unit_id == unit.id
+                  and scoring_round.appeal_window_open(plan))
+    return ObjectView(plan, unit, result, lines, list(plan.evaluators), unit_names, may_appeal)
 
 
 def may_see_results(user: User, plan: Plan) -> bool:

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from app.extensions import db
 from app.models import Indicator, Plan, Role, ScoreEntry, User
 from app.scoring import method
-from app.services import collection
+from app.services import appeals, collection
 from app.services.errors import Forbidden, NotFound
 
 SHOWN = Decimal("0.01")  # indicator scores are shown to 0.01; totals come from unrounded scores
@@ -134,6 +134,8 @@ def evidence_for(computed: PlanResults, objects: Collection[str] | None = None) 
     for key, items in computed.auto_evidence.items():
         if key[0] in shown:
             evidence[key].extend(items)
+    for key, items in appeals.evidence(plan, shown).items():   # appeals and re-evaluations behind a score
+        evidence[key].extend(items)
     return evidence
 
 

@@ -246,6 +246,7 @@ def complete(instance: ProcessInstance, task: HumanTask, user: User, data: dict[
     # task.run() checks nothing itself: READY, manual and lane are ours to check.
     if spiff_task.state != TaskState.READY or not spiff_task.task_spec.manual:
         raise ProcessError(f"task {task.id} is not ready")
+    hooks.task_completing(instance, task, data)
     spiff_task.set_data(**data)
     spiff_task.run()
     task.status = TaskStatus.COMPLETED
