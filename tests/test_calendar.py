@@ -202,3 +202,15 @@ def test_the_admin_page_replaces_a_year_all_or_nothing(app, people, login):
     assert sorted(days) == [date(2027, 10, d) for d in range(1, 8)]
     page = client.get("/admin/calendar?year=2027").get_data(as_text=True)
     assert "2027-10-01 至 2027-10-07 国庆节" in page           # the form holds the year's schedule to edit
+
+
+def test_the_schedule_text_reads_back_to_the_same_calendar(app):
+    """What the form shows for a year enters that year again unchanged (checked on the 2026 bundled data)."""
+    with app.app_context():
+        bundled = workdays.year_calendar(2026)
+    text = holidays.schedule_text(bundled)
+    assert "2026-10-01 至 2026-10-07 国庆节" in text and "2026-10-10 上班 国庆节" in text
+    checked = holidays.check_schedule(2026, text)
+    assert checked.errors == []
+    days = {(d, p.kind) for p in checked.periods for d in p.days()}
+    assert days == {(d, "holiday") for d in bundled.holidays} | {(d, "workday") for d in bundled.workdays}
