@@ -63,6 +63,7 @@ def register_blueprints(app: Flask) -> None:
     from app.datasources import bp as datasources_bp
     from app.inbox import bp as inbox_bp
     from app.instances import bp as instances_bp
+    from app.notifications import bp as notifications_bp
     from app.plans import bp as plans_bp
     from app.results import bp as results_bp
 
@@ -74,6 +75,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(admin_bp, url_prefix="/admin")
     app.register_blueprint(datasources_bp)   # /datasources… and /plans/<id>/collect
     app.register_blueprint(appeals_bp)       # /appeals…
+    app.register_blueprint(notifications_bp)   # /notifications…
     app.register_blueprint(api_bp, url_prefix="/api/v1")
     csrf.exempt(api_bp)  # the API authenticates with bearer tokens only, never the session cookie
     from app import errors

@@ -19,6 +19,7 @@ def celery_init_app(app: Flask) -> Celery:
         "fire-due-timers": {"task": "app.tasks.fire_due_timers", "schedule": app.config["TIMER_SWEEP_SECONDS"]},
         "collect-due-sources": {"task": "app.tasks.collect_due_sources",
                                 "schedule": app.config["COLLECT_SWEEP_SECONDS"]},
+        "send-pending-emails": {"task": "app.tasks.send_pending_emails", "schedule": app.config["MAIL_SWEEP_SECONDS"]},
     }
     celery_app.conf.include = ["app.tasks"]
     celery_app.set_default()

@@ -44,6 +44,23 @@ def defaults(instance: Path) -> dict[str, Any]:
         "COLLECT_MAX_BYTES": 10 * 1024 * 1024,                     # a larger response fails the run
         "COLLECT_MAX_RECORDS": 100_000,
         "COLLECT_FILES_DIR": instance / "datasources",             # uploaded CSV files, by SHA-256
+        # Links in e-mails are made absolute with this: the address users open the site at
+        "BASE_URL": "http://127.0.0.1:5000",
+        # Notification e-mail (app/services/mail.py): off until MAIL_SERVER is set
+        "MAIL_ENABLED": True,
+        "MAIL_SERVER": None,
+        "MAIL_PORT": 25,
+        "MAIL_USE_TLS": False,          # STARTTLS on MAIL_PORT (typically 587)
+        "MAIL_USE_SSL": False,          # TLS from the start (typically 465)
+        "MAIL_USERNAME": None,
+        "MAIL_PASSWORD": None,
+        "MAIL_FROM": "GovAssure <govassure@localhost>",
+        "MAIL_TIMEOUT": 30.0,           # seconds per SMTP operation
+        "MAIL_SWEEP_SECONDS": 30.0,     # how often beat sends what is pending
+        "MAIL_BATCH_SIZE": 20,          # messages claimed (and sent over one connection) at a time
+        "MAIL_MAX_ATTEMPTS": 3,         # then the row is marked failed with the last error
+        "MAIL_RETRY_MINUTES": 10,       # wait between attempts
+        "MAIL_CLAIM_MINUTES": 30,       # a claim never reported back after this counts as a failed attempt
     }
 
 

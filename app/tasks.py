@@ -7,7 +7,7 @@ from celery import shared_task
 
 from app.database import write_transaction
 from app.models.base import utcnow
-from app.services import chase, collection, timers
+from app.services import chase, collection, mail, timers
 from app.workflow.runtime import ProcessError
 
 
@@ -47,3 +47,9 @@ def fire_due_timers() -> int:
 def collect_due_sources() -> int:
     """Beat runs this every minute: read the data sources whose next_run_at has come."""
     return collection.sweep()
+
+
+@shared_task(name="app.tasks.send_pending_emails", ignore_result=True)
+def send_pending_emails() -> int:
+    """Beat runs this every MAIL_SWEEP_SECONDS: send the notification e-mails that are due."""
+    return mail.sweep()

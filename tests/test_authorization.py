@@ -768,6 +768,86 @@ def test_only_admins_change_users(people, client, login, app):
         assert db.session.get(User, reviewer).roles == {"reviewer", "admin"}
 
 
+# ----------------------------------------------------------------------------- notifications and the calendar
+
+def _notify(app: Flask, username: str, title: str) -> int:
+    from app.services.notifications import notify
+    with app.app_context(), write_transaction():
+        [row] = notify([db.session.scalar(sa.select(User).where(User.username == username))], title, link="/plans/")
+        db.session.flush()
+        return row.id
+
+
+def _is_read(app: Flask, notification_id: int) -> bool:
+    from app.models import Notification
+    with app.app_context():
+        row = db.session.get(Notification, notification_id)
+        assert row is not None
+        return row.read_at is not None
+
+
+def test_notifications_page_needs_login_and_shows_only_ones_own(people, client, login, app):
+    _notify(app, "reviewer", "给审核人的通知")
+    assert is_login_redirect(client.get("/notifications"))
+    login("reviewer")
+    assert "给审核人的通知" in client.get("/notifications").get_data(as_text=True)
+    login("manager")
+    page = client.get("/notifications")
+    assert page.status_code == 200 and "给审核人的通知" not in page.get_data(as_text=True)
+
+
+def test_only_the_recipient_opens_a_notification(people, client, login, app):
+    nid = _notify(app, "reviewer", "给审核人的通知")
+    assert is_login_redirect(client.post(f"/notifications/{nid}/open"))
+    login("manager")
+    assert client.post(f"/notifications/{nid}/open").status_code == 404     # not even its existence
+    assert client.post("/notifications/999999/open").status_code == 404
+    assert not _is_read(app, nid)
+    login("reviewer")
+    assert client.get(f"/notifications/{nid}/open").status_code == 405      # no GET side effects
+    assert client.post(f"/notifications/{nid}/open").status_code == 302
+    assert _is_read(app, nid)
+
+
+def test_mark_all_read_needs_login_and_touches_only_ones_own(people, client, login, app):
+    mine, theirs = _notify(app, "reviewer", "甲"), _notify(app, "manager", "乙")
+    assert is_login_redirect(client.post("/notifications/read"))
+    assert not _is_read(app, mine)
+    login("reviewer")
+    assert client.post("/notifications/read").status_code == 302
+    assert _is_read(app, mine) and not _is_read(app, theirs)
+
+
+def test_api_notifications_need_a_token_and_show_only_ones_own(people, client, api_as, app):
+    mine, theirs = _notify(app, "reviewer", "甲"), _notify(app, "manager", "乙")
+    assert client.get("/api/v1/notifications").status_code == 401
+    assert client.post("/api/v1/notifications/read", json={}).status_code == 401
+    reviewer = api_as("reviewer")
+    assert [i["id"] for i in reviewer.get("/notifications").json["items"]] == [mine]
+    assert reviewer.post("/notifications/read", {"ids": [theirs]}).json["marked"] == 0
+    assert not _is_read(app, theirs)
+    assert reviewer.post("/notifications/read", {"ids": [mine, theirs]}).json["marked"] == 1
+    assert _is_read(app, mine) and not _is_read(app, theirs)
+
+
+def test_calendar_page_is_for_admins_only(people, client, login, app):
+    from app.models import CalendarDay
+    schedule = {"year": "2027", "schedule": "2027-01-01 至 2027-01-03 元旦"}
+    assert is_login_redirect(client.get("/admin/calendar"))
+    assert is_login_redirect(client.post("/admin/calendar", data=schedule))
+    for other in ("manager", "reviewer", "leader", "unit_gat"):
+        login(other)
+        assert client.get("/admin/calendar").status_code == 403, other
+        assert client.post("/admin/calendar", data=schedule).status_code == 403, other
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(CalendarDay)) == 0
+    login("admin")
+    assert client.get("/admin/calendar").status_code == 200
+    assert client.post("/admin/calendar", data=schedule).status_code == 302
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(CalendarDay)) == 3
+
+
 # ----------------------------------------------------------------------------- API: tokens and the description
 
 def test_api_token_needs_the_right_password(people, client):
@@ -1286,6 +1366,13 @@ COVERED: dict[str, tuple[str, ...]] = {
     "POST /admin/users": ("test_only_admins_add_users",),
     "GET /admin/users/<int:user_id>": ("test_only_admins_open_a_users_edit_page",),
     "POST /admin/users/<int:user_id>": ("test_only_admins_change_users",),
+    "GET /notifications": ("test_notifications_page_needs_login_and_shows_only_ones_own",),
+    "POST /notifications/<int:notification_id>/open": ("test_only_the_recipient_opens_a_notification",),
+    "POST /notifications/read": ("test_mark_all_read_needs_login_and_touches_only_ones_own",),
+    "GET /api/v1/notifications": ("test_api_notifications_need_a_token_and_show_only_ones_own",),
+    "POST /api/v1/notifications/read": ("test_api_notifications_need_a_token_and_show_only_ones_own",),
+    "GET /admin/calendar": ("test_calendar_page_is_for_admins_only",),
+    "POST /admin/calendar": ("test_calendar_page_is_for_admins_only",),
     "GET /api/v1/openapi.json": ("test_openapi_description_is_public",),
     "POST /api/v1/auth/token": ("test_api_token_needs_the_right_password",),
     "GET /api/v1/tasks": ("test_api_task_list_needs_a_token_and_shows_only_the_users_tasks",

@@ -91,7 +91,7 @@ def users() -> ResponseReturnValue:
                 user = accounts.create_user(
                     request.form.get("username", ""), request.form.get("name", ""),
                     request.form.get("password", ""), request.form.getlist("roles"),
-                    request.form.get("unit") or None)
+                    request.form.get("unit") or None, email=request.form.get("email", ""))
             flash(_("已添加用户 %(name)s。", name=user.username), "success")
             return redirect(url_for("admin.users"))
         except Invalid as exc:
@@ -111,7 +111,8 @@ def edit_user(user_id: int) -> ResponseReturnValue:
             with write_transaction():
                 accounts.update_user(user, request.form.get("name", ""), request.form.getlist("roles"),
                                      request.form.get("unit") or None, request.form.get("active") == "1",
-                                     request.form.get("password") or None, actor=current_user)
+                                     request.form.get("password") or None, actor=current_user,
+                                     email=request.form.get("email", ""))
             flash(_("已更新用户 %(name)s。", name=user.username), "success")
             return redirect(url_for("admin.users"))
         except Invalid as exc:

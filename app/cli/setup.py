@@ -26,7 +26,10 @@ CONFIG_TEMPLATE = """\
 SECRET_KEY = {secret!r}
 # DATABASE_URL in the environment overrides the SQLite default, e.g.
 # SQLALCHEMY_DATABASE_URI = "postgresql+psycopg://user@host/govassure"
-# Outgoing mail (notifications): MAIL_SERVER = "smtp.example.gov.cn"; MAIL_PORT = 25
+# The address users open the site at (links in e-mails): BASE_URL = "https://kaohe.example.gov.cn"
+# Outgoing mail (notifications); no MAIL_SERVER means no e-mail:
+# MAIL_SERVER = "smtp.example.gov.cn"; MAIL_PORT = 587; MAIL_USE_TLS = True
+# MAIL_USERNAME = "govassure"; MAIL_PASSWORD = "…"; MAIL_FROM = "政务服务运维考核 <govassure@example.gov.cn>"
 """
 
 

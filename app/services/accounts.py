@@ -13,6 +13,7 @@ from flask import current_app
 from app.extensions import db
 from app.models import ApiToken, LoginAttempt, Role, Unit, UnitKind, User, UserRole
 from app.models.base import utcnow
+from app.services import mail
 from app.services.errors import Invalid, NotFound, Throttled
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
@@ -91,9 +92,22 @@ def _check_roles(roles: list[str]) -> dict[str, list[str]]:
     return {}
 
 
-def create_user(username: str, name: str, password: str, roles: list[str], unit_code: str | None) -> User:
+def _check_email(raw: str | None, errors: dict[str, list[str]]) -> str | None:
+    """The normalised address, or None for none; a malformed one adds an error."""
+    if not raw or not raw.strip():
+        return None
+    try:
+        return mail.normalize_address(raw)
+    except ValueError as exc:
+        errors["email"] = [str(exc)]
+        return None
+
+
+def create_user(username: str, name: str, password: str, roles: list[str], unit_code: str | None,
+                email: str | None = None) -> User:
     username, name = username.strip(), name.strip()
     errors = _check_roles(roles)
+    address = _check_email(email, errors)
     if not username:
         errors["username"] = ["用户名不能为空。"]
     elif db.session.scalar(sa.select(User.id).where(User.username == username)):
@@ -109,7 +123,7 @@ def create_user(username: str, name: str, password: str, roles: list[str], unit_
         errors["password"] = [f"密码至少 {MIN_PASSWORD_LENGTH} 位。"]
     if errors:
         raise Invalid("用户信息有误", errors)
-    user = User(username=username, name=name, password_hash=hash_password(password), unit=unit,
+    user = User(username=username, name=name, password_hash=hash_password(password), unit=unit, email=address,
                 role_rows=[UserRole(role=r) for r in sorted(set(roles))])
     db.session.add(user)
     db.session.flush()
@@ -117,8 +131,10 @@ def create_user(username: str, name: str, password: str, roles: list[str], unit_
 
 
 def update_user(user: User, name: str, roles: list[str], unit_code: str | None, active: bool,
-                password: str | None = None, actor: User | None = None) -> User:
+                password: str | None = None, actor: User | None = None, email: str | None = None) -> User:
+    """``email``: None keeps the address, "" removes it, anything else replaces it."""
     errors = _check_roles(roles)
+    address = _check_email(email, errors)
     if not name.strip():
         errors["name"] = ["姓名不能为空。"]
     unit = None
@@ -131,6 +147,8 @@ def update_user(user: User, name: str, roles: list[str], unit_code: str | None, 
     if errors:
         raise Invalid("用户信息有误", errors)
     user.name, user.unit, user.active = name.strip(), unit, active
+    if email is not None:
+        user.email = address
     wanted = set(roles)
     user.role_rows = [r for r in user.role_rows if r.role in wanted] + [
         UserRole(role=r) for r in sorted(wanted - user.roles)
@@ -140,6 +158,17 @@ def update_user(user: User, name: str, roles: list[str], unit_code: str | None, 
     db.session.flush()
     from app.services.tasks import release_lapsed_claims  # tasks imports the engine; only needed here
     release_lapsed_claims(user, actor)
+    return user
+
+
+def set_email(user: User, email: str) -> User:
+    """Set (or with "" remove) a user's e-mail address."""
+    errors: dict[str, list[str]] = {}
+    address = _check_email(email, errors)
+    if errors:
+        raise Invalid("电子邮件地址有误", errors)
+    user.email = address
+    db.session.flush()
     return user
 
 
