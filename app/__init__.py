@@ -49,10 +49,11 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_workflow(app: Flask) -> None:
-    from app.services import appeals, chase, plan_changes, plans, scoring_round
+    from app.services import appeals, chase, plan_changes, plans, rectifications, scoring_round
     from app.workflow import runtime
     app.extensions["bpmn"] = runtime.load_registry(Path(app.config["BPMN_DIR"]), Path(app.config["FORMS_DIR"]))
-    del appeals, chase, plans, plan_changes, scoring_round  # imported for their listeners (cases, timers)
+    # imported for their listeners (cases, deadline timers)
+    del appeals, chase, plans, plan_changes, rectifications, scoring_round
 
 
 def register_blueprints(app: Flask) -> None:
@@ -65,6 +66,7 @@ def register_blueprints(app: Flask) -> None:
     from app.instances import bp as instances_bp
     from app.notifications import bp as notifications_bp
     from app.plans import bp as plans_bp
+    from app.rectifications import bp as rectifications_bp
     from app.results import bp as results_bp
 
     app.register_blueprint(auth_bp)
@@ -76,6 +78,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(datasources_bp)   # /datasources… and /plans/<id>/collect
     app.register_blueprint(appeals_bp)       # /appeals…
     app.register_blueprint(notifications_bp)   # /notifications…
+    app.register_blueprint(rectifications_bp)   # /rectifications…
     app.register_blueprint(api_bp, url_prefix="/api/v1")
     csrf.exempt(api_bp)  # the API authenticates with bearer tokens only, never the session cookie
     from app import errors

@@ -38,6 +38,8 @@ def defaults(instance: Path) -> dict[str, Any]:
         "CELERY": celery_defaults(instance),
         "TIMER_SWEEP_SECONDS": 5.0,
         "CHASE_ESCALATE_AFTER_HOURS": 48.0,   # an overdue task still open this long after being chased goes to leaders
+        # An overdue rectification notice is reported to leaders this many working days after its deadline.
+        "RECTIFICATION_ESCALATE_WORKING_DAYS": 3,
         # Automatic collection (app/services/collection.py)
         "FERNET_KEY_PATH": instance / "secrets" / "fernet.key",   # encrypts data-source auth headers
         "COLLECT_SWEEP_SECONDS": 60.0,                             # how often beat looks for due sources

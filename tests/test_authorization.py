@@ -24,7 +24,7 @@ from flask.testing import FlaskClient
 
 from app.database import write_transaction
 from app.extensions import db
-from app.models import HumanTask, Plan, Role, Unit, User
+from app.models import HumanTask, Plan, Rectification, Role, Unit, User
 from app.workflow import runtime
 from tests.conftest import PASSWORD, PROJECT, Api, make_app, plan_payload, set_results_stage
 
@@ -1287,6 +1287,92 @@ def test_a_user_moved_to_another_unit_loses_the_units_tasks(unit_app, unit_cast)
     assert api_client(client, "unit_cs").get(f"/tasks/{task_id}").status_code == 403
 
 
+# ----------------------------------------------------------------------------- rectification notices
+
+RECTIFICATION = {"unit": "GAT", "title": "事项超期整改", "problems": "12件事项超期办结。", "deadline_days": 5}
+
+
+def _notice(api_as: Callable[[str], Api], unit: str = "GAT") -> int:
+    created = api_as("manager").post("/rectifications", {**RECTIFICATION, "unit": unit})
+    assert created.status_code == 201, created.json
+    return int(created.json["id"])
+
+
+def _notice_count(app: Flask) -> int:
+    with app.app_context():
+        return int(db.session.scalar(sa.select(sa.func.count(Rectification.id))))
+
+
+def test_rectification_list_page_shows_each_user_only_the_notices_they_may_see(people, client, login, api_as,
+                                                                               make_user):
+    make_user("unit_cs", Role.ASSESSED_UNIT, unit="CS")
+    _notice(api_as)
+    assert is_login_redirect(client.get("/rectifications/"))
+    for allowed in ("manager", "admin", "unit_gat"):
+        login(allowed)
+        assert "事项超期整改" in client.get("/rectifications/").get_data(as_text=True), allowed
+    for other in ("unit_cs", "reviewer", "leader"):
+        login(other)
+        page = client.get("/rectifications/")
+        assert page.status_code == 200 and "事项超期整改" not in page.get_data(as_text=True), other
+
+
+def test_new_rectification_page_is_for_the_office(people, client, login, app):
+    form = {**RECTIFICATION, "deadline_kind": "days"}
+    assert is_login_redirect(client.get("/rectifications/new"))
+    assert is_login_redirect(client.post("/rectifications/new", data=form))
+    for other in ("unit_gat", "reviewer", "leader"):
+        login(other)
+        assert client.get("/rectifications/new").status_code == 403, other
+        assert client.post("/rectifications/new", data=form).status_code == 403, other
+    assert _notice_count(app) == 0
+    for allowed in ("manager", "admin"):
+        login(allowed)
+        assert client.get("/rectifications/new").status_code == 200, allowed
+        assert client.post("/rectifications/new", data=form).status_code == 302, allowed
+    assert _notice_count(app) == 2
+
+
+def test_rectification_page_is_for_the_office_and_the_notices_unit(people, client, login, api_as, app, make_user):
+    make_user("unit_cs", Role.ASSESSED_UNIT, unit="CS")
+    rect_id = _notice(api_as)
+    assert is_login_redirect(client.get(f"/rectifications/{rect_id}"))
+    for allowed in ("manager", "manager2", "admin", "unit_gat"):
+        login(allowed)
+        assert client.get(f"/rectifications/{rect_id}").status_code == 200, allowed
+    for other in ("unit_cs", "reviewer", "leader"):
+        login(other)
+        assert client.get(f"/rectifications/{rect_id}").status_code == 403, other
+    login("manager")
+    assert client.get("/rectifications/999999").status_code == 404
+    # the unit's task (and its panel showing the notice) stays with that unit
+    tasks = api_as("unit_gat").get("/tasks?scope=candidate").json["items"]
+    assert len(tasks) == 1
+    login("unit_cs")
+    assert client.get(f"/tasks/{tasks[0]['id']}").status_code == 403
+    login("unit_gat")
+    assert "12件事项超期办结。" in client.get(f"/tasks/{tasks[0]['id']}").get_data(as_text=True)
+
+
+def test_api_rectifications_are_issued_by_the_office_and_read_by_the_notices_unit(people, client, api_as, app,
+                                                                                 make_user):
+    make_user("unit_cs", Role.ASSESSED_UNIT, unit="CS")
+    assert client.get("/api/v1/rectifications").status_code == 401
+    assert client.post("/api/v1/rectifications", json=RECTIFICATION).status_code == 401
+    for other in ("unit_gat", "reviewer", "leader"):
+        assert api_as(other).post("/rectifications", RECTIFICATION).status_code == 403, other
+    assert _notice_count(app) == 0
+    rect_id = _notice(api_as)
+    assert api_as("admin").post("/rectifications", RECTIFICATION).status_code == 201
+    assert client.get(f"/api/v1/rectifications/{rect_id}").status_code == 401
+    for allowed in ("manager", "admin", "unit_gat"):
+        assert api_as(allowed).get(f"/rectifications/{rect_id}").status_code == 200, allowed
+        assert rect_id in [r["id"] for r in api_as(allowed).get("/rectifications").json["items"]], allowed
+    for other in ("unit_cs", "reviewer", "leader"):
+        assert api_as(other).get(f"/rectifications/{rect_id}").status_code == 403, other
+        assert api_as(other).get("/rectifications").json["items"] == [], other
+
+
 # ----------------------------------------------------------------------------- every route is covered
 
 COVERED: dict[str, tuple[str, ...]] = {
@@ -1412,6 +1498,14 @@ COVERED: dict[str, tuple[str, ...]] = {
     "POST /datasources/<int:source_id>/run": ("test_only_admins_and_managers_run_and_upload_on_the_page",),
     "POST /datasources/<int:source_id>/file": ("test_only_admins_and_managers_run_and_upload_on_the_page",),
     "POST /plans/<int:plan_id>/collect": ("test_only_admins_and_managers_collect_a_plan_from_its_page",),
+    "GET /rectifications/": ("test_rectification_list_page_shows_each_user_only_the_notices_they_may_see",),
+    "GET /rectifications/new": ("test_new_rectification_page_is_for_the_office",),
+    "POST /rectifications/new": ("test_new_rectification_page_is_for_the_office",),
+    "GET /rectifications/<int:rect_id>": ("test_rectification_page_is_for_the_office_and_the_notices_unit",),
+    "GET /api/v1/rectifications": ("test_api_rectifications_are_issued_by_the_office_and_read_by_the_notices_unit",),
+    "POST /api/v1/rectifications": ("test_api_rectifications_are_issued_by_the_office_and_read_by_the_notices_unit",),
+    "GET /api/v1/rectifications/<int:rect_id>": (
+        "test_api_rectifications_are_issued_by_the_office_and_read_by_the_notices_unit",),
 }
 
 

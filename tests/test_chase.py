@@ -111,10 +111,10 @@ def chase_app(instance_dir: Path, app: Flask, tmp_path: Path) -> Flask:
     return make_app(instance_dir, BPMN_DIR=bpmn)
 
 
-def start_demo(flask_app: Flask) -> int:
+def start_demo(flask_app: Flask, escalate_hours: int = 3) -> int:
     now = utcnow()
     data = {"deadline_at": (now + timedelta(hours=1)).isoformat(),
-            "escalate_at": (now + timedelta(hours=3)).isoformat()}
+            "escalate_at": (now + timedelta(hours=escalate_hours)).isoformat()}
     with flask_app.app_context(), write_transaction():
         return runtime.start("chase_demo", data=data, business_key=None, title="限期审核演示", user=None).id
 
@@ -137,6 +137,21 @@ def test_boundary_deadline_timers_chase_and_escalate_exactly_once(people, chase_
         assert task.status == "open" and task.chased_at is not None and task.escalated_at is not None
     assert [k for k, _ in inbox_of(chase_app, "leader")] == ["escalated"]
     assert [k for k, _ in inbox_of(chase_app, "reviewer")] == ["overdue"]
+
+
+def test_a_task_with_its_own_escalation_timer_is_not_escalated_by_the_sweep(people, chase_app):
+    """The sweep escalates 48 hours after a chase; a process that draws its own timer decides itself."""
+    instance_id = start_demo(chase_app, escalate_hours=100)
+    start = utcnow()
+    with chase_app.app_context():
+        with time_machine.travel(start + timedelta(hours=2)):
+            assert sweep_timers() == 1                           # overdue at the deadline
+        with time_machine.travel(start + timedelta(hours=60)):
+            assert sweep_overdue() == 0                          # past 48 h, but the process has its own timer
+        with time_machine.travel(start + timedelta(hours=100, minutes=1)):
+            assert sweep_timers() == 1
+    assert [e[0] for e in events(chase_app, instance_id) if e[0] in ("overdue", "escalated")] == [
+        "overdue", "escalated"]
 
 
 @pytest.mark.postgres

@@ -4,7 +4,8 @@ A task is overdue when its deadline passes: the deadline a BPMN user task declar
 / ``dueDate``: the ``due_at`` column, swept by the scheduler through a partial index), or a
 boundary timer the process draws on it (``event`` = ``overdue`` / ``escalated``, fired by the
 engine). Either way the same guarded update marks the task, so a task is chased and escalated
-exactly once, however many schedulers run and whichever fires first.
+exactly once, however many schedulers run and whichever fires first. A task whose process draws
+its own escalation timer is escalated by that timer alone, not by the sweep's fixed delay.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import cast
 
 import sqlalchemy as sa
-from flask import current_app, url_for
+from flask import current_app
 
 from app.extensions import db
 from app.models import HumanTask, ProcessInstance, Role, TaskStatus, User, UserRole
@@ -28,10 +29,7 @@ SWEEP_LIMIT = 200
 
 
 def _task_link(task: HumanTask) -> str:
-    try:
-        return url_for("inbox.task", task_id=task.id)
-    except RuntimeError:   # no request context (the worker): a path is still a good link
-        return f"/tasks/{task.id}"
+    return notifications.link("inbox.task", f"/tasks/{task.id}", task_id=task.id)
 
 
 def recipients(task: HumanTask) -> list[User]:
@@ -121,11 +119,23 @@ def overdue_ids(now: datetime, limit: int = SWEEP_LIMIT) -> list[int]:
         HumanTask.due_at <= now).order_by(HumanTask.due_at).limit(limit)))
 
 
+def _escalated_by_timer() -> list[tuple[str, str]]:
+    """(process, user task) pairs whose BPMN draws its own escalation timer on the task."""
+    return [(pid, info.bpmn_id) for pid, loaded in runtime.registry().current.items()
+            for info in loaded.user_tasks.values() if "escalated" in info.events]
+
+
 def escalation_ids(now: datetime, limit: int = SWEEP_LIMIT) -> list[int]:
+    """Chased tasks still open after CHASE_ESCALATE_AFTER_HOURS, except those whose process
+    escalates them with its own timer (e.g. some working days after a notice's deadline)."""
     after = timedelta(hours=float(current_app.config["CHASE_ESCALATE_AFTER_HOURS"]))
-    return list(db.session.scalars(sa.select(HumanTask.id).where(
+    query = sa.select(HumanTask.id).where(
         HumanTask.status == TaskStatus.OPEN, HumanTask.escalated_at.is_(None), HumanTask.chased_at.is_not(None),
-        HumanTask.chased_at <= now - after).order_by(HumanTask.chased_at).limit(limit)))
+        HumanTask.chased_at <= now - after)
+    if own := _escalated_by_timer():
+        query = query.where(sa.not_(sa.or_(*(sa.and_(HumanTask.process_id == pid, HumanTask.bpmn_id == bpmn_id)
+                                             for pid, bpmn_id in own))))
+    return list(db.session.scalars(query.order_by(HumanTask.chased_at).limit(limit)))
 
 
 def chase_one(task_id: int, now: datetime, escalate: bool = False) -> bool:

@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
+from flask import url_for
 
 from app.extensions import db
 from app.models import Notification, User
@@ -34,6 +35,14 @@ def notify(users: Iterable[User], title: str, body: str = "", link: str = "", ki
         db.session.add(row)
         rows.append(row)
     return rows
+
+
+def link(endpoint: str, path: str, **values: Any) -> str:
+    """A notification's link: the page's URL, or ``path`` where there is no request (the worker)."""
+    try:
+        return url_for(endpoint, **values)
+    except RuntimeError:   # no request context: a path is still a good link
+        return path
 
 
 def unread_count(user: User) -> int:

@@ -40,7 +40,14 @@ from app.roles import role_for_lane
 from app.workdays import add_working_days
 from app.workflow import hooks
 from app.workflow.engine import SCRIPT_ENGINE
-from app.workflow.specs import LoadedSpec, UserTaskInfo, describe_user_tasks, parse_directory, restore_spec
+from app.workflow.specs import (
+    LoadedSpec,
+    UserTaskInfo,
+    describe_user_tasks,
+    event_target,
+    parse_directory,
+    restore_spec,
+)
 from app.workflow.state import STATE_VERSION, dump_state, load_state, prune_history
 
 
@@ -287,9 +294,9 @@ def _fired_events(workflow: BpmnWorkflow, since: float) -> list[tuple[str, str |
         return []
     fired = []
     for task in workflow.get_tasks(state=TaskState.COMPLETED):
-        props = getattr(task.task_spec, "extensions", {}).get("properties", {})
-        if "event" in props and task.last_state_change >= since:
-            fired.append((str(props["event"]), props.get("task") or _attached_to(task.task_spec)))
+        target = event_target(task.task_spec)
+        if target is not None and task.last_state_change >= since:
+            fired.append(target)
     return fired
 
 
@@ -303,14 +310,6 @@ def _event_specs(spec: Any) -> bool:
         _EVENT_SPECS[key] = any("event" in getattr(ts, "extensions", {}).get("properties", {})
                                 for ts in spec.task_specs.values())
     return _EVENT_SPECS[key]
-
-
-def _attached_to(task_spec: Any) -> str | None:
-    """The activity a boundary event is drawn on (Spiff names the split ``<activity>.BoundaryEventSplit``)."""
-    for parent in task_spec.inputs:
-        if parent.name.endswith(".BoundaryEventSplit"):
-            return str(parent.name.removesuffix(".BoundaryEventSplit"))
-    return None
 
 
 def _record_trail(instance: ProcessInstance, workflow: BpmnWorkflow) -> None:
@@ -401,7 +400,22 @@ def _sync_inbox(instance: ProcessInstance, workflow: BpmnWorkflow) -> None:
         info = user_tasks.get(spiff_task.task_spec.bpmn_id)
         if info is None:
             raise ProcessError(f"{spiff_task.task_spec.bpmn_id}: not a user task of {instance.process_id}")
-        db.session.add(_new_task_row(instance, spiff_task, info))
+        row = _new_task_row(instance, spiff_task, info)
+        _keep_chase_marks(instance, row)
+        db.session.add(row)
+
+
+def _keep_chase_marks(instance: ProcessInstance, row: HumanTask) -> None:
+    """A task that comes back (a return loop) with the same deadline is still overdue, but one
+    deadline is chased and escalated once: the new row keeps the earlier row's marks, so its
+    boundary timers, refiring at once, and the sweep change nothing."""
+    if row.due_at is None or row.bpmn_id not in instance.trail:
+        return
+    earlier = db.session.execute(sa.select(HumanTask.chased_at, HumanTask.escalated_at).where(
+        HumanTask.instance_id == instance.id, HumanTask.bpmn_id == row.bpmn_id, HumanTask.due_at == row.due_at,
+        HumanTask.chased_at.is_not(None)).order_by(HumanTask.id.desc()).limit(1)).first()
+    if earlier is not None:
+        row.chased_at, row.escalated_at = earlier.chased_at, earlier.escalated_at
 
 
 def form_for(instance: ProcessInstance, form_key: str) -> FormSpec | None:

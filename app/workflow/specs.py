@@ -29,6 +29,9 @@ class UserTaskInfo:
     lane: str | None
     form_key: str | None
     properties: dict[str, str]
+    # Deadline events the process draws on this task itself (timers with ``event`` = overdue /
+    # escalated): what it draws, the scheduler's generic sweep leaves to the timer.
+    events: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -87,14 +90,34 @@ def lint_expressions(spec: Any, filename: str) -> list[str]:
     return problems
 
 
+def attached_to(task_spec: Any) -> str | None:
+    """The activity a boundary event is drawn on (Spiff names the split ``<activity>.BoundaryEventSplit``)."""
+    for parent in task_spec.inputs:
+        if parent.name.endswith(".BoundaryEventSplit"):
+            return str(parent.name.removesuffix(".BoundaryEventSplit"))
+    return None
+
+
+def event_target(task_spec: Any) -> tuple[str, str | None] | None:
+    """(event, the user task it concerns) of a timer carrying an ``event`` property, else None."""
+    props = getattr(task_spec, "extensions", {}).get("properties", {})
+    if "event" not in props:
+        return None
+    return str(props["event"]), props.get("task") or attached_to(task_spec)
+
+
 def describe_user_tasks(spec: Any) -> dict[str, UserTaskInfo]:
+    events: dict[str, set[str]] = {}
+    for ts in spec.task_specs.values():
+        if (target := event_target(ts)) is not None and target[1] is not None:
+            events.setdefault(target[1], set()).add(target[0])
     tasks = {}
     for ts in spec.task_specs.values():
         if isinstance(ts, UserTaskMixin):
             props = dict(ts.extensions.get("properties", {}))
             tasks[ts.bpmn_id] = UserTaskInfo(
                 bpmn_id=ts.bpmn_id, name=ts.bpmn_name or ts.bpmn_id, lane=ts.lane,
-                form_key=props.get("formKey"), properties=props,
+                form_key=props.get("formKey"), properties=props, events=frozenset(events.get(ts.bpmn_id, ())),
             )
     return tasks
 
