@@ -49,19 +49,23 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_workflow(app: Flask) -> None:
-    from app.services import plan_changes, plans, scoring_round
+    from app.services import change_orders, meetings, plan_changes, plans, scoring_round
     from app.workflow import runtime
     app.extensions["bpmn"] = runtime.load_registry(Path(app.config["BPMN_DIR"]), Path(app.config["FORMS_DIR"]))
-    del plans, plan_changes, scoring_round  # imported for their case listeners (plan, plan_change, plan_scoring)
+    # imported for their case listeners (plan, plan_change, plan_scoring, change_order, meeting)
+    del plans, plan_changes, scoring_round, change_orders, meetings
 
 
 def register_blueprints(app: Flask) -> None:
     from app.admin import bp as admin_bp
     from app.api import bp as api_bp
     from app.auth import bp as auth_bp
+    from app.changes import bp as changes_bp
     from app.datasources import bp as datasources_bp
+    from app.documents import bp as documents_bp
     from app.inbox import bp as inbox_bp
     from app.instances import bp as instances_bp
+    from app.meetings import bp as meetings_bp
     from app.plans import bp as plans_bp
 
     app.register_blueprint(auth_bp)
@@ -70,6 +74,9 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(instances_bp, url_prefix="/instances")
     app.register_blueprint(admin_bp, url_prefix="/admin")
     app.register_blueprint(datasources_bp)   # /datasources… and /plans/<id>/collect
+    app.register_blueprint(changes_bp)       # /change-orders…
+    app.register_blueprint(meetings_bp)      # /meetings…, /action-items…
+    app.register_blueprint(documents_bp)     # /documents…, /verify…
     app.register_blueprint(api_bp, url_prefix="/api/v1")
     csrf.exempt(api_bp)  # the API authenticates with bearer tokens only, never the session cookie
     from app import errors

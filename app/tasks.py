@@ -7,7 +7,7 @@ from celery import shared_task
 
 from app.database import write_transaction
 from app.models.base import utcnow
-from app.services import collection, timers
+from app.services import collection, documents, timers
 from app.workflow.runtime import ProcessError
 
 
@@ -35,3 +35,9 @@ def fire_due_timers() -> int:
 def collect_due_sources() -> int:
     """Beat runs this every minute: read the data sources whose next_run_at has come."""
     return collection.sweep()
+
+
+@shared_task(name="app.tasks.render_document", ignore_result=True)
+def render_document(document_id: int) -> None:
+    """Render, sign and archive a document whose case is complete (seconds for a long one)."""
+    documents.render_now(document_id)

@@ -2,4 +2,4 @@ from flask import Blueprint
 
 bp = Blueprint("api", __name__)
 
-from app.api import datasources, views  # noqa: E402,F401
+from app.api import datasources, documents, views  # noqa: E402,F401

@@ -15,7 +15,7 @@ from app.formspec import build_form_class, cleaned_data
 from app.i18n import N_
 from app.inbox import bp
 from app.models import PlanChange
-from app.services import plan_changes, plans
+from app.services import change_orders, meetings, plan_changes, plans
 from app.services import tasks as task_service
 from app.services.errors import Conflict, Invalid, ServiceError
 from app.workflow.runtime import registry
@@ -63,6 +63,10 @@ def _task_context(task: Any) -> dict[str, Any]:
                 return {}
             return {"plan": plans.get_plan(current_user, change.plan_id), "change": change,
                     "change_rows": plan_changes.diff(change)}
+        if kind == "change_order":
+            return {"order": change_orders.get(current_user, int(ident))}
+        if kind == "meeting":
+            return {"meeting": meetings.get(current_user, int(ident))}
     except ServiceError:
         return {}
     return {}
