@@ -14,6 +14,7 @@ ORDER = [
     "history_growth_ratio", "history_growth_ratio_postgres",
     "inbox_p95_ms_1m_sqlite", "inbox_p95_ms_1m_postgres",
     "inbox_scale_ratio_sqlite", "inbox_scale_ratio_postgres",
+    "pdf_overhead_ratio", "pdf_rss_growth_mb",
 ]
 
 
@@ -34,6 +35,11 @@ def note(name: str, entry: dict[str, Any]) -> str:
                 f"{large['statements_per_request']} statements/request; pool indexes used: "
                 f"{large['plan']['uses_pool_indexes']}; unit-role probe user p95 "
                 f"{d['probe_user']['at_large']['p95_ms']} ms")
+    if name == "pdf_overhead_ratio":
+        return (f"render+sign+archive {d['project']['median_ms']} ms / bare WeasyPrint "
+                f"{d['bare_weasyprint']['median_ms']} ms (medians, n={d['project']['n']}, {d['pages']} pages)")
+    if name == "pdf_rss_growth_mb":
+        return f"VmRSS by render {d['rss_mb_by_render']}; {d['seconds_per_render_and_sign']} s per render + sign"
     if name.startswith("inbox_scale_ratio"):
         return f"p95 {d['p95_ms_large']} ms at 1M vs {d['p95_ms_small']} ms at 10k"
     return ""

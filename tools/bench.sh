@@ -78,6 +78,12 @@ if [[ $only == all || $only == postgres ]]; then
   fi
 fi
 
+# ---------------------------------------------------------------------------------------------- documents
+if [[ $only == all || $only == sqlite ]]; then
+  echo "== Signed documents"
+  "$PY" -m bench.bench_pdf --instance-dir "$WORK/pdf" --out "$WORK/results-pdf.json"
+fi
+
 # ---------------------------------------------------------------------------------------------- report
 shopt -s nullglob
 partials=("$WORK"/results-*.json)

@@ -12,8 +12,8 @@ from flask_login import current_user, login_required
 from app.changes import bp
 from app.database import write_transaction
 from app.extensions import db
-from app.models import ChangeOrder, HumanTask, Unit
-from app.services import change_orders, documents
+from app.models import ChangeOrder, Unit
+from app.services import change_orders, documents, instances
 from app.services import tasks as task_service
 from app.services.errors import Invalid, ServiceError
 
@@ -78,8 +78,7 @@ def _order(order_id: int) -> ChangeOrder:
 @login_required
 def show(order_id: int) -> ResponseReturnValue:
     order = _order(order_id)
-    open_tasks = list(db.session.scalars(sa.select(HumanTask).where(
-        HumanTask.instance_id == order.instance_id, HumanTask.status == "open").order_by(HumanTask.id)))
+    open_tasks = instances.open_tasks(order.instance_id)
     return render_template("changes/show.html", order=order, open_tasks=open_tasks,
                            statuses=change_orders.STATUS_LABELS, labels=change_orders.PARTY_LABELS,
                            percent=change_orders.percent(order.contract_amount, order.change_amount),

@@ -12,8 +12,8 @@ from flask_login import current_user, login_required
 from app.database import write_transaction
 from app.extensions import db
 from app.meetings import bp
-from app.models import HumanTask, Meeting, User
-from app.services import documents, meetings
+from app.models import Meeting, User
+from app.services import documents, instances, meetings
 from app.services import tasks as task_service
 from app.services.errors import Invalid, ServiceError
 
@@ -64,8 +64,7 @@ def _meeting(meeting_id: int) -> Meeting:
 @login_required
 def show(meeting_id: int) -> ResponseReturnValue:
     meeting = _meeting(meeting_id)
-    open_tasks = list(db.session.scalars(sa.select(HumanTask).where(
-        HumanTask.instance_id == meeting.instance_id, HumanTask.status == "open").order_by(HumanTask.id)))
+    open_tasks = instances.open_tasks(meeting.instance_id)
     return render_template("meetings/show.html", meeting=meeting, open_tasks=open_tasks,
                            kinds=meetings.KIND_LABELS, statuses=meetings.STATUS_LABELS,
                            item_statuses=meetings.ITEM_STATUS_LABELS, confirmed=meetings.confirmations(meeting),

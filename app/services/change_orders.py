@@ -21,7 +21,7 @@ from flask import current_app
 from app.extensions import db
 from app.i18n import N_
 from app.models import ChangeOrder, DocumentKind, HumanTask, Phase, ProcessEvent, ProcessInstance, Role, Unit, User
-from app.services import documents
+from app.services import documents, instances
 from app.services import tasks as task_service
 from app.services.errors import Conflict, Forbidden, Invalid, NotFound
 from app.workflow import hooks, runtime
@@ -213,17 +213,11 @@ def file(user: User, payload: Any, attachments: list[tuple[str, bytes]] | None =
 
 
 def revise_task(order: ChangeOrder) -> HumanTask | None:
-    if order.instance_id is None:
-        return None
-    return db.session.scalar(sa.select(HumanTask).where(
-        HumanTask.instance_id == order.instance_id, HumanTask.bpmn_id == REVISE_TASK, HumanTask.status == "open"))
+    return instances.open_task(order.instance_id, REVISE_TASK)
 
 
 def order_of_task(task: HumanTask) -> int:
-    key = task.instance.business_key or ""
-    if not key.startswith("change_order:"):
-        raise NotFound("此任务不属于工程变更")
-    return int(key.split(":", 1)[1])
+    return instances.case_id(task, "change_order", "此任务不属于工程变更")
 
 
 def revise(user: User, order_id: int, payload: Any) -> ChangeOrder:
@@ -311,12 +305,7 @@ def last_review(order: ChangeOrder, bpmn_id: str) -> ProcessEvent | None:
 
 def returns(order: ChangeOrder) -> list[ProcessEvent]:
     """The disagreements since the request was last (re)submitted: what the initiator must address."""
-    if order.instance_id is None:
-        return []
-    events = list(db.session.scalars(sa.select(ProcessEvent).where(
-        ProcessEvent.instance_id == order.instance_id, ProcessEvent.type == "completed").order_by(ProcessEvent.id)))
-    since = max((i for i, e in enumerate(events) if e.bpmn_id == REVISE_TASK), default=-1)
-    return [e for e in events[since + 1:] if e.decision == "disagree"]
+    return instances.disagreements_since(order.instance_id, REVISE_TASK)
 
 
 def _paragraphs(text: str) -> list[str]:

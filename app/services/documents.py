@@ -219,7 +219,6 @@ def render_now(document_id: int) -> Document | None:
                                   opinion=box.opinion or "同意", location=current_app.config["SIGNING_LOCATION"],
                                   signed_at=local(utcnow(), "%Y-%m-%d %H:%M:%S"))
             revisions.append((data, identity, box.role))
-        _set_status(document_id, "signing", 90)
         with write_transaction():
             document = db.session.get(Document, document_id)
             assert document is not None

@@ -27,7 +27,7 @@ from app.models import (
     User,
 )
 from app.models.base import utcnow
-from app.services import documents
+from app.services import documents, instances
 from app.services import tasks as task_service
 from app.services.errors import Conflict, Forbidden, Invalid, NotFound
 from app.workdays import SHANGHAI
@@ -152,17 +152,11 @@ def list_meetings(user: User) -> list[Meeting]:
 # ----------------------------------------------------------------------------- drafting
 
 def draft_task(meeting: Meeting) -> HumanTask | None:
-    if meeting.instance_id is None:
-        return None
-    return db.session.scalar(sa.select(HumanTask).where(
-        HumanTask.instance_id == meeting.instance_id, HumanTask.bpmn_id == DRAFT_TASK, HumanTask.status == "open"))
+    return instances.open_task(meeting.instance_id, DRAFT_TASK)
 
 
 def meeting_of_task(task: HumanTask) -> int:
-    key = task.instance.business_key or ""
-    if not key.startswith("meeting:"):
-        raise NotFound("此任务不属于会议纪要")
-    return int(key.split(":", 1)[1])
+    return instances.case_id(task, "meeting", "此任务不属于会议纪要")
 
 
 def _items(raw: Any, errors: dict[str, list[str]]) -> list[tuple[str, User, date]]:
@@ -230,12 +224,7 @@ def save_draft(user: User, meeting_id: int, payload: Any, *, submit: bool) -> Me
 
 def returns(meeting: Meeting) -> list[ProcessEvent]:
     """Disagreements since the last draft was submitted: what the recorder must address."""
-    if meeting.instance_id is None:
-        return []
-    events = list(db.session.scalars(sa.select(ProcessEvent).where(
-        ProcessEvent.instance_id == meeting.instance_id, ProcessEvent.type == "completed").order_by(ProcessEvent.id)))
-    since = max((i for i, e in enumerate(events) if e.bpmn_id == DRAFT_TASK), default=-1)
-    return [e for e in events[since + 1:] if e.decision == "disagree"]
+    return instances.disagreements_since(meeting.instance_id, DRAFT_TASK)
 
 
 # ----------------------------------------------------------------------------- follow-ups
