@@ -49,6 +49,9 @@ def test_change_order_from_filing_to_the_verified_pdf(doc_cast, api_as, live_ser
     expect(page.get_by_role("heading", name="工程变更 BG-")).to_be_visible()
     shot(page, "change_order_surveying")
     instance_id = int(page.get_by_role("link", name="查看流程与历史").get_attribute("href").rsplit("/", 1)[1])
+    page.get_by_role("link", name="查看流程与历史").click()
+    expect(page.locator(".djs-element[data-element-id=survey]")).to_be_visible()   # the drawn BPMN diagram
+    shot(page, "change_order_instance")
     logout(page)
 
     sign_off_in_the_inbox(page, base, "supervisor", "各方会勘确认", "已现场会勘，同意")
