@@ -49,11 +49,20 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_workflow(app: Flask) -> None:
-    from app.services import appeals, chase, plan_changes, plans, rectifications, scoring_round
+    from app.services import (
+        appeals,
+        change_orders,
+        chase,
+        meetings,
+        plan_changes,
+        plans,
+        rectifications,
+        scoring_round,
+    )
     from app.workflow import runtime
     app.extensions["bpmn"] = runtime.load_registry(Path(app.config["BPMN_DIR"]), Path(app.config["FORMS_DIR"]))
     # imported for their listeners (cases, deadline timers)
-    del appeals, chase, plans, plan_changes, rectifications, scoring_round
+    del appeals, chase, change_orders, meetings, plans, plan_changes, rectifications, scoring_round
 
 
 def register_blueprints(app: Flask) -> None:
@@ -61,9 +70,12 @@ def register_blueprints(app: Flask) -> None:
     from app.api import bp as api_bp
     from app.appeals import bp as appeals_bp
     from app.auth import bp as auth_bp
+    from app.changes import bp as changes_bp
     from app.datasources import bp as datasources_bp
+    from app.documents import bp as documents_bp
     from app.inbox import bp as inbox_bp
     from app.instances import bp as instances_bp
+    from app.meetings import bp as meetings_bp
     from app.notifications import bp as notifications_bp
     from app.plans import bp as plans_bp
     from app.rectifications import bp as rectifications_bp
@@ -79,6 +91,9 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(appeals_bp)       # /appeals…
     app.register_blueprint(notifications_bp)   # /notifications…
     app.register_blueprint(rectifications_bp)   # /rectifications…
+    app.register_blueprint(changes_bp)       # /change-orders…
+    app.register_blueprint(meetings_bp)      # /meetings…, /action-items…
+    app.register_blueprint(documents_bp)     # /documents…, /verify…
     app.register_blueprint(api_bp, url_prefix="/api/v1")
     csrf.exempt(api_bp)  # the API authenticates with bearer tokens only, never the session cookie
     from app import errors

@@ -22,6 +22,16 @@ def celery_init_app(app: Flask) -> Celery:
         "send-pending-emails": {"task": "app.tasks.send_pending_emails", "schedule": app.config["MAIL_SWEEP_SECONDS"]},
     }
     celery_app.conf.include = ["app.tasks"]
+
+    from celery.signals import worker_init
+
+    @worker_init.connect(weak=False)
+    def _check_fonts(**_: Any) -> None:
+        """The worker renders the documents: it refuses to start without a CJK font (no silent tofu)."""
+        from app import pdf
+        with app.app_context():
+            pdf.check_cjk_font()
+
     celery_app.set_default()
     app.extensions["celery"] = celery_app
     return celery_app

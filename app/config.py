@@ -63,6 +63,17 @@ def defaults(instance: Path) -> dict[str, Any]:
         "MAIL_MAX_ATTEMPTS": 3,         # then the row is marked failed with the last error
         "MAIL_RETRY_MINUTES": 10,       # wait between attempts
         "MAIL_CLAIM_MINUTES": 30,       # a claim never reported back after this counts as a failed attempt
+        # Signed documents (app/services/documents.py)
+        "ARCHIVE_DIR": instance / "archive",                        # archived PDFs, <sha256>.pdf, read-only
+        "PARTY_CERTS_DIR": instance / "signing" / "parties",        # <unit code>/{key,cert,chain*}.pem
+        "TRUST_DIR": instance / "signing" / "trust",                # extra CA certificates trusted on verify
+        "PUBLIC_URL": "http://127.0.0.1:5000",                      # printed in verification QR codes
+        "SIGNING_LOCATION": "长沙",
+        "VERIFY_MAX_BYTES": 10 * 1024 * 1024,
+        "DOCUMENTS_RENDER_INLINE": False,                           # tests: render in the request's thread
+        # A change order above either threshold needs a leader's approval (MISSION B5).
+        "CHANGE_LEADER_PERCENT": "10",
+        "CHANGE_LEADER_AMOUNT": "500000",
     }
 
 

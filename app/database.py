@@ -1,7 +1,7 @@
 """Database plumbing: SQLite pragmas and the write transaction every state change runs in."""
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -56,5 +56,14 @@ def write_transaction() -> Iterator[None]:
         yield
         session.commit()
     except BaseException:
+        session.info.pop("after_commit", None)
         session.rollback()
         raise
+    for callback in session.info.pop("after_commit", []):
+        callback()
+
+
+def after_commit(callback: Callable[[], None]) -> None:
+    """Run ``callback`` once the current write transaction has committed (e.g. queue a background
+    job that must see the committed rows); dropped if it rolls back."""
+    db.session.info.setdefault("after_commit", []).append(callback)

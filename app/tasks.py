@@ -7,7 +7,7 @@ from celery import shared_task
 
 from app.database import write_transaction
 from app.models.base import utcnow
-from app.services import chase, collection, mail, timers
+from app.services import chase, collection, documents, mail, timers
 from app.workflow.runtime import ProcessError
 
 
@@ -53,3 +53,7 @@ def collect_due_sources() -> int:
 def send_pending_emails() -> int:
     """Beat runs this every MAIL_SWEEP_SECONDS: send the notification e-mails that are due."""
     return mail.sweep()
+@shared_task(name="app.tasks.render_document", ignore_result=True)
+def render_document(document_id: int) -> None:
+    """Render, sign and archive a document whose case is complete (seconds for a long one)."""
+    documents.render_now(document_id)

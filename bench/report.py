@@ -15,6 +15,8 @@ ORDER = [
     "inbox_p95_ms_1m_sqlite", "inbox_p95_ms_1m_postgres",
     "inbox_scale_ratio_sqlite", "inbox_scale_ratio_postgres",
     "scoring_ratio_sqlite", "scoring_ratio_postgres", "scoring_seconds_sqlite", "scoring_seconds_postgres",
+    "pdf_overhead_ratio", "pdf_rss_growth_mb",
+    "timer_tick_ratio_sqlite", "timer_tick_ratio_postgres", "timer_latency_s",
 ]
 
 
@@ -35,11 +37,22 @@ def note(name: str, entry: dict[str, Any]) -> str:
                 f"{large['statements_per_request']} statements/request; pool indexes used: "
                 f"{large['plan']['uses_pool_indexes']}; unit-role probe user p95 "
                 f"{d['probe_user']['at_large']['p95_ms']} ms")
+    if name == "pdf_overhead_ratio":
+        return (f"render+sign+archive {d['project']['median_ms']} ms / bare WeasyPrint "
+                f"{d['bare_weasyprint']['median_ms']} ms (medians, n={d['project']['n']}, {d['pages']} pages)")
+    if name == "pdf_rss_growth_mb":
+        return f"VmRSS by render {d['rss_mb_by_render']}; {d['seconds_per_render_and_sign']} s per render + sign"
     if name.startswith("inbox_scale_ratio"):
         return f"p95 {d['p95_ms_large']} ms at 1M vs {d['p95_ms_small']} ms at 10k"
     if name.startswith("scoring_ratio"):
         return (f"compute {d['compute_seconds']} s / GROUP BY {d['group_by_seconds']} s (medians, "
                 f"{d['entries']:,} entries); API items with evidence {d['api_items_with_evidence']['median_ms']} ms")
+    if name.startswith("timer_tick_ratio"):
+        return (f"tick firing {d['due_per_tick']} with {d['waiting_large']:,} waiting {d['large']['median_ms']} ms / "
+                f"with {d['waiting_small']} waiting {d['small']['median_ms']} ms (medians, n={d['large']['n']})")
+    if name == "timer_latency_s":
+        return (f"{d['fired']}/{d['timers']} fired by the real worker + beat (sweep every {d['sweep_seconds']} s); "
+                f"delays {d['delays_s']} s")
     if name.startswith("scoring_seconds"):
         return f"GROUP BY alone {d['group_by_seconds']} s"
     return ""

@@ -44,6 +44,8 @@ def make_app(instance_dir: Path, **overrides: Any) -> Flask:
         "TESTING": True, "SECRET_KEY": "test-secret", "WTF_CSRF_ENABLED": False,
         "SQLALCHEMY_DATABASE_URI": _database_url(instance_dir),
         "SERVER_NAME": None,
+        # Signed documents render in the request that completes their case (the worker path has its own test).
+        "DOCUMENTS_RENDER_INLINE": True,
     }
     config.update(overrides)
     return create_app(config)
@@ -54,6 +56,8 @@ def app(instance_dir: Path) -> Iterator[Flask]:
     # Cheap hashes in tests; production uses the library's recommended parameters.
     accounts._hasher = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
     flask_app = make_app(instance_dir)
+    from app.cli.setup import ensure_signing_identity
+    ensure_signing_identity(flask_app.config["SIGNING_KEY_PATH"], flask_app.config["SIGNING_CERT_PATH"])
     with flask_app.app_context():
         from flask_migrate import upgrade
         upgrade(directory=str(PROJECT / "migrations"))
@@ -117,6 +121,26 @@ def people(make_user: Callable[..., User], make_unit: Callable[..., Unit]) -> di
         "leader": make_user("leader", Role.LEADER, name="赵主任"),
         "unit_user": make_user("unit_gat", Role.ASSESSED_UNIT, unit="GAT", name="公安厅联络员"),
         "admin": make_user("admin", Role.ADMIN, name="管理员"),
+    }
+
+
+@pytest.fixture
+def doc_cast(make_user: Callable[..., User], make_unit: Callable[..., Unit]) -> dict[str, User]:
+    """The parties of a change order (contractor, supervisor, owner units) and a meeting's people."""
+    make_unit("KHB", "office", "省政务服务绩效考核办公室")
+    make_unit("YW", "contractor", "省政务云运维服务有限公司")
+    make_unit("JL", "supervisor", "恒信工程监理有限公司")
+    make_unit("SJ", "owner", "省政务服务和大数据中心")
+    make_unit("YW2", "contractor", "另一家运维公司")
+    return {
+        "contractor": make_user("contractor", Role.CONTRACTOR, unit="YW", name="孙运维"),
+        "supervisor": make_user("supervisor", Role.SUPERVISOR, unit="JL", name="吴监理"),
+        "owner": make_user("owner", Role.OWNER, unit="SJ", name="郑业主"),
+        "leader": make_user("leader", Role.LEADER, name="赵主任"),
+        "manager": make_user("manager", Role.ASSESSMENT_MANAGER, name="王考核"),
+        "admin": make_user("admin", Role.ADMIN, name="管理员"),
+        "outsider": make_user("outsider", Role.CONTRACTOR, unit="YW2", name="钱外单位"),
+        "owner_clerk": make_user("owner_clerk", Role.SUPERVISOR, unit="SJ", name="冯错角色"),
     }
 
 

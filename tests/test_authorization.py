@@ -1371,6 +1371,253 @@ def test_api_rectifications_are_issued_by_the_office_and_read_by_the_notices_uni
     for other in ("unit_cs", "reviewer", "leader"):
         assert api_as(other).get(f"/rectifications/{rect_id}").status_code == 403, other
         assert api_as(other).get("/rectifications").json["items"] == [], other
+# ----------------------------------------------------------------------------- signed documents (API)
+
+def test_api_change_orders_are_filed_by_parties_and_read_by_parties_and_managers(doc_cast, client, api_as):
+    from tests.docs_helpers import act, change_payload
+    assert client.post("/api/v1/change-orders", json=change_payload()).status_code == 401
+    assert api_as("manager").post("/change-orders", change_payload()).status_code == 403
+    assert api_as("outsider").post("/change-orders", change_payload()).status_code == 403
+    created = api_as("contractor").post("/change-orders", change_payload())
+    assert created.status_code == 201
+    order_id, instance_id = created.json["id"], created.json["instance_id"]
+    url = f"/change-orders/{order_id}"
+    assert client.get("/api/v1" + url).status_code == 401
+    for allowed in ("contractor", "supervisor", "owner", "owner_clerk", "manager", "leader", "admin"):
+        assert api_as(allowed).get(url).status_code == 200, allowed
+    assert api_as("outsider").get(url).status_code == 403
+    assert api_as("manager").get("/change-orders/999999").status_code == 404
+    act(api_as("owner"), instance_id, "survey", {"decision": "disagree", "opinion": "需补充"})
+    assert client.post("/api/v1" + url + "/revise", json={"decision": "withdraw"}).status_code == 401
+    for other in ("supervisor", "owner", "outsider", "manager"):
+        assert api_as(other).post(url + "/revise", {"decision": "withdraw"}).status_code == 403, other
+    assert api_as("contractor").post(url + "/revise", {"decision": "withdraw"}).status_code == 200
+
+
+def test_api_meetings_are_set_up_by_staff_and_read_by_their_people(doc_cast, client, api_as, make_user):
+    from tests.test_meetings import MINUTES, meeting_payload
+    make_user("liaison", Role.ASSESSED_UNIT, unit="KHB", name="联络员")
+    assert client.post("/api/v1/meetings", json=meeting_payload()).status_code == 401
+    assert api_as("liaison").post("/meetings", meeting_payload()).status_code == 403
+    created = api_as("owner").post("/meetings", meeting_payload())
+    assert created.status_code == 201
+    url = f"/meetings/{created.json['id']}"
+    assert client.get("/api/v1" + url).status_code == 401
+    for allowed in ("owner", "supervisor", "contractor", "manager", "admin"):
+        assert api_as(allowed).get(url).status_code == 200, allowed
+    for other in ("outsider", "liaison"):
+        assert api_as(other).get(url).status_code == 403, other
+    assert client.post("/api/v1" + url + "/minutes", json=MINUTES).status_code == 401
+    for other in ("owner", "contractor", "outsider"):
+        assert api_as(other).post(url + "/minutes", MINUTES).status_code == 403, other
+    assert api_as("supervisor").post(url + "/minutes", MINUTES).status_code == 200
+
+
+def test_api_action_items_are_listed_for_their_meetings_and_closed_by_their_owner(doc_cast, client, api_as):
+    from tests.docs_helpers import act
+    from tests.test_meetings import MINUTES, meeting_payload
+    created = api_as("owner").post("/meetings", meeting_payload()).json
+    api_as("supervisor").post(f"/meetings/{created['id']}/minutes", MINUTES)
+    for who in ("contractor", "supervisor", "owner"):
+        act(api_as(who), created["instance_id"], "confirm", {"decision": "agree"})
+    act(api_as("owner"), created["instance_id"], "archive", {})
+    assert client.get("/api/v1/action-items").status_code == 401
+    assert len(api_as("owner").get("/action-items").json["items"]) == 2      # the host sees the meeting's items
+    assert api_as("outsider").get("/action-items").json["items"] == []
+    item = api_as("contractor").get("/action-items?mine=1").json["items"][0]
+    assert client.post(f"/api/v1/action-items/{item['id']}/done", json={}).status_code == 401
+    for other in ("owner", "manager", "outsider"):
+        assert api_as(other).post(f"/action-items/{item['id']}/done", {}).status_code == 403, other
+    assert api_as("contractor").post(f"/action-items/{item['id']}/done", {}).status_code == 200
+
+
+def test_api_documents_are_for_managers_and_their_parties(doc_cast, client, api_as):
+    from tests.docs_helpers import finish_change_order, verify
+    document = finish_change_order(api_as)
+    assert client.get("/api/v1/documents").status_code == 401
+    assert [d["id"] for d in api_as("leader").get("/documents").json["items"]] == [document["id"]]
+    assert [d["id"] for d in api_as("owner_clerk").get("/documents").json["items"]] == [document["id"]]
+    assert api_as("outsider").get("/documents").json["items"] == []
+    assert api_as("manager").get("/documents?kind=nonsense").status_code == 422
+    for url in (f"/documents/{document['id']}", f"/documents/{document['id']}/pdf"):
+        assert client.get("/api/v1" + url).status_code == 401
+        assert api_as("outsider").get(url).status_code == 403
+        for allowed in ("manager", "supervisor", "admin"):
+            assert api_as(allowed).get(url).status_code == 200, allowed
+    assert api_as("manager").get("/documents/999999").status_code == 404
+    data = api_as("manager").get(f"/documents/{document['id']}/pdf").data
+    assert client.post("/api/v1/documents/verify", data={}).status_code == 401
+    # anyone holding a copy may check it (the verdict reveals only the file's own signatures)
+    assert verify(api_as("outsider"), data).json["matches_archive"] is True
+
+
+# ----------------------------------------------------------------------------- signed documents (pages)
+
+def test_change_order_pages_are_for_parties_and_managers(doc_cast, client, login, api_as):
+    from tests.docs_helpers import change_payload
+    for url in ("/change-orders", "/change-orders/new"):
+        assert is_login_redirect(client.get(url))
+    login("manager")
+    assert client.get("/change-orders").status_code == 200
+    assert client.get("/change-orders/new").status_code == 403
+    assert client.post("/change-orders/new", data={"title": "x"}).status_code == 403
+    login("contractor")
+    assert client.get("/change-orders/new").status_code == 200
+    form = {"title": "页面提出的变更", "project": "扩容工程", "reason": "原因", "content": "内容",
+            "contract": "1000000", "change": "1000", "contractor": "YW", "supervisor": "JL", "owner": "SJ"}
+    filed = client.post("/change-orders/new", data=form)
+    assert filed.status_code == 302
+    url = filed.headers["Location"]
+    assert client.get(url).status_code == 200
+    login("outsider")
+    assert client.get(url).status_code == 403
+    assert client.post("/change-orders/new", data=form).status_code == 403   # not a party of these units
+    assert client.get("/change-orders/999999").status_code == 404
+    login("owner")
+    assert client.get(url).status_code == 200
+    assert "页面提出的变更" in client.get("/change-orders").get_data(as_text=True)
+    del change_payload
+
+
+def test_change_order_revise_page_is_the_initiators(doc_cast, client, login, api_as):
+    from tests.docs_helpers import act, change_payload, open_task
+    created = api_as("contractor").post("/change-orders", change_payload()).json
+    act(api_as("owner"), created["instance_id"], "survey", {"decision": "disagree", "opinion": "需补充图纸"})
+    task = open_task(api_as("contractor"), "revise", created["instance_id"])
+    assert task is not None
+    url = f"/change-orders/tasks/{task['id']}"
+    assert is_login_redirect(client.get(url))
+    for other in ("owner", "outsider"):
+        login(other)
+        assert client.get(url).status_code == 403, other
+        assert client.post(url, data={"decision": "withdraw"}).status_code in (302, 403), other
+    assert api_as("contractor").get(f"/change-orders/{created['id']}").json["status"] == "returned"
+    login("contractor")
+    page = client.get(url)
+    assert page.status_code == 200 and "需补充图纸" in page.get_data(as_text=True)
+    assert client.post(url, data={"decision": "withdraw"}).status_code == 302
+    assert api_as("contractor").get(f"/change-orders/{created['id']}").json["status"] == "withdrawn"
+    # the inbox sends the initiator to this page
+    login("contractor")
+    assert client.get(f"/tasks/{task['id']}").headers["Location"] == url
+
+
+def test_meeting_pages_are_for_their_people_and_managers(doc_cast, client, login, api_as, make_user):
+    from tests.test_meetings import meeting_payload
+    make_user("liaison", Role.ASSESSED_UNIT, unit="KHB", name="联络员")
+    for url in ("/meetings", "/meetings/new"):
+        assert is_login_redirect(client.get(url))
+    login("liaison")
+    assert client.get("/meetings").status_code == 200
+    assert client.get("/meetings/new").status_code == 403
+    assert client.post("/meetings/new", data={"title": "x"}).status_code == 403
+    login("owner")
+    assert client.get("/meetings/new").status_code == 200
+    form = {**meeting_payload(), "participants": ["contractor", "supervisor"]}
+    created = client.post("/meetings/new", data=form)
+    assert created.status_code == 302
+    url = created.headers["Location"]
+    for allowed in ("owner", "supervisor", "contractor", "manager"):
+        login(allowed)
+        assert client.get(url).status_code == 200, allowed
+    for other in ("outsider", "liaison"):
+        login(other)
+        assert client.get(url).status_code == 403, other
+    assert client.get("/meetings/999999").status_code == 404
+
+
+def test_minutes_draft_page_is_the_recorders(doc_cast, client, login, api_as):
+    from tests.docs_helpers import open_task
+    from tests.test_meetings import meeting_payload
+    created = api_as("owner").post("/meetings", meeting_payload()).json
+    task = open_task(api_as("supervisor"), "draft", created["instance_id"])
+    assert task is not None
+    url = f"/meetings/tasks/{task['id']}"
+    assert is_login_redirect(client.get(url))
+    form = {"summary": "情况", "decisions": "事项一\n事项二", "item_rows": "1", "item-0-content": "跟进",
+            "item-0-owner": "contractor", "item-0-due": "2027-04-01", "action": "submit"}
+    for other in ("owner", "outsider"):
+        login(other)
+        assert client.get(url).status_code == 403, other
+        assert client.post(url, data=form).status_code == 403, other
+    login("supervisor")
+    assert client.get(url).status_code == 200
+    assert client.post(url, data=form).status_code == 302
+    assert api_as("owner").get(f"/meetings/{created['id']}").json["status"] == "confirming"
+
+
+def test_action_item_pages_show_own_items_and_only_owners_close_them(doc_cast, client, login, api_as):
+    from tests.docs_helpers import act
+    from tests.test_meetings import MINUTES, meeting_payload
+    created = api_as("owner").post("/meetings", meeting_payload()).json
+    api_as("supervisor").post(f"/meetings/{created['id']}/minutes", MINUTES)
+    for who in ("contractor", "supervisor", "owner"):
+        act(api_as(who), created["instance_id"], "confirm", {"decision": "agree"})
+    act(api_as("owner"), created["instance_id"], "archive", {})
+    item = api_as("contractor").get("/action-items?mine=1").json["items"][0]
+    assert is_login_redirect(client.get("/action-items"))
+    assert is_login_redirect(client.post(f"/action-items/{item['id']}/done"))
+    login("outsider")
+    assert "提交空调改造变更申请" not in client.get("/action-items").get_data(as_text=True)
+    assert client.post(f"/action-items/{item['id']}/done").status_code == 403
+    login("contractor")
+    assert "提交空调改造变更申请" in client.get("/action-items?mine=1").get_data(as_text=True)
+    assert client.post(f"/action-items/{item['id']}/done", data={"next": "//evil.example/"}).headers["Location"] \
+        == "/action-items?mine=1"
+    assert api_as("contractor").get("/action-items?mine=1").json["items"][0]["status"] == "done"
+
+
+def test_document_pages_are_for_managers_and_their_parties(doc_cast, client, login, api_as):
+    from tests.docs_helpers import finish_change_order
+    document = finish_change_order(api_as)
+    urls = [f"/documents/{document['id']}", f"/documents/{document['id']}/pdf", f"/documents/{document['id']}/status"]
+    for url in ["/documents", *urls]:
+        assert is_login_redirect(client.get(url)), url
+    login("outsider")
+    assert document["title"] not in client.get("/documents").get_data(as_text=True)
+    for url in urls:
+        assert client.get(url).status_code == 403, url
+    for allowed in ("manager", "owner", "leader"):
+        login(allowed)
+        assert document["title"] in client.get("/documents").get_data(as_text=True)
+        for url in urls:
+            assert client.get(url).status_code == 200, (allowed, url)
+    assert client.get("/documents/999999").status_code == 404
+
+
+def test_only_admins_retry_a_failed_document(doc_cast, client, login, api_as, app):
+    from app.models import Document
+    from tests.docs_helpers import finish_change_order
+    document = finish_change_order(api_as)
+    with app.app_context(), write_transaction():
+        db.session.get(Document, document["id"]).status = "failed"
+    url = f"/documents/{document['id']}/retry"
+    assert is_login_redirect(client.post(url))
+    for other in ("manager", "owner", "outsider"):
+        login(other)
+        assert client.post(url).status_code == 403, other
+    login("admin")
+    assert client.post(url).status_code == 302
+    assert api_as("admin").get(f"/documents/{document['id']}").json["status"] == "ready"
+
+
+def test_the_verify_pages_are_public(doc_cast, client, api_as):
+    """Deliberately open: whoever holds a printed copy (its QR code) or the file may check it."""
+    from tests.docs_helpers import finish_change_order
+    document = finish_change_order(api_as)
+    data = api_as("manager").get(f"/documents/{document['id']}/pdf").data
+    assert client.get("/verify").status_code == 200
+    checked = client.post("/verify", data={"file": (io.BytesIO(data), "x.pdf")}, content_type="multipart/form-data")
+    assert checked.status_code == 200 and "与归档文件一致" in checked.get_data(as_text=True)
+    refused = client.post("/verify", data={"file": (io.BytesIO(b"not a pdf"), "x.txt")},
+                          content_type="multipart/form-data")
+    assert refused.status_code == 422 and "只能验证 PDF 文件" in refused.get_data(as_text=True)
+    with client.application.app_context():
+        from app.models import Document
+        code = db.session.get(Document, document["id"]).verification_code
+    record = client.get(f"/verify/{code}")
+    assert record.status_code == 200 and document["sha256"] in record.get_data(as_text=True)
+    assert client.get("/verify/AAAA-BBBB-CCCC-DDDD").status_code == 404
 
 
 # ----------------------------------------------------------------------------- every route is covered
@@ -1506,6 +1753,44 @@ COVERED: dict[str, tuple[str, ...]] = {
     "POST /api/v1/rectifications": ("test_api_rectifications_are_issued_by_the_office_and_read_by_the_notices_unit",),
     "GET /api/v1/rectifications/<int:rect_id>": (
         "test_api_rectifications_are_issued_by_the_office_and_read_by_the_notices_unit",),
+    "POST /api/v1/change-orders": ("test_api_change_orders_are_filed_by_parties_and_read_by_parties_and_managers",),
+    "GET /api/v1/change-orders/<int:order_id>": (
+        "test_api_change_orders_are_filed_by_parties_and_read_by_parties_and_managers",),
+    "POST /api/v1/change-orders/<int:order_id>/revise": (
+        "test_api_change_orders_are_filed_by_parties_and_read_by_parties_and_managers",),
+    "POST /api/v1/meetings": ("test_api_meetings_are_set_up_by_staff_and_read_by_their_people",),
+    "GET /api/v1/meetings/<int:meeting_id>": ("test_api_meetings_are_set_up_by_staff_and_read_by_their_people",),
+    "POST /api/v1/meetings/<int:meeting_id>/minutes": (
+        "test_api_meetings_are_set_up_by_staff_and_read_by_their_people",),
+    "GET /api/v1/action-items": ("test_api_action_items_are_listed_for_their_meetings_and_closed_by_their_owner",),
+    "POST /api/v1/action-items/<int:item_id>/done": (
+        "test_api_action_items_are_listed_for_their_meetings_and_closed_by_their_owner",),
+    "GET /api/v1/documents": ("test_api_documents_are_for_managers_and_their_parties",),
+    "GET /api/v1/documents/<int:document_id>": ("test_api_documents_are_for_managers_and_their_parties",),
+    "GET /api/v1/documents/<int:document_id>/pdf": ("test_api_documents_are_for_managers_and_their_parties",),
+    "POST /api/v1/documents/verify": ("test_api_documents_are_for_managers_and_their_parties",),
+    "GET /change-orders": ("test_change_order_pages_are_for_parties_and_managers",),
+    "GET /change-orders/new": ("test_change_order_pages_are_for_parties_and_managers",),
+    "POST /change-orders/new": ("test_change_order_pages_are_for_parties_and_managers",),
+    "GET /change-orders/<int:order_id>": ("test_change_order_pages_are_for_parties_and_managers",),
+    "GET /change-orders/tasks/<int:task_id>": ("test_change_order_revise_page_is_the_initiators",),
+    "POST /change-orders/tasks/<int:task_id>": ("test_change_order_revise_page_is_the_initiators",),
+    "GET /meetings": ("test_meeting_pages_are_for_their_people_and_managers",),
+    "GET /meetings/new": ("test_meeting_pages_are_for_their_people_and_managers",),
+    "POST /meetings/new": ("test_meeting_pages_are_for_their_people_and_managers",),
+    "GET /meetings/<int:meeting_id>": ("test_meeting_pages_are_for_their_people_and_managers",),
+    "GET /meetings/tasks/<int:task_id>": ("test_minutes_draft_page_is_the_recorders",),
+    "POST /meetings/tasks/<int:task_id>": ("test_minutes_draft_page_is_the_recorders",),
+    "GET /action-items": ("test_action_item_pages_show_own_items_and_only_owners_close_them",),
+    "POST /action-items/<int:item_id>/done": ("test_action_item_pages_show_own_items_and_only_owners_close_them",),
+    "GET /documents": ("test_document_pages_are_for_managers_and_their_parties",),
+    "GET /documents/<int:document_id>": ("test_document_pages_are_for_managers_and_their_parties",),
+    "GET /documents/<int:document_id>/pdf": ("test_document_pages_are_for_managers_and_their_parties",),
+    "GET /documents/<int:document_id>/status": ("test_document_pages_are_for_managers_and_their_parties",),
+    "POST /documents/<int:document_id>/retry": ("test_only_admins_retry_a_failed_document",),
+    "GET /verify": ("test_the_verify_pages_are_public",),
+    "POST /verify": ("test_the_verify_pages_are_public",),
+    "GET /verify/<code>": ("test_the_verify_pages_are_public",),
 }
 
 

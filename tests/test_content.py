@@ -50,8 +50,11 @@ def test_every_form_is_used_by_some_user_task():
 
 
 def test_every_lane_maps_to_a_known_role():
+    """Unless the task names its role from data (``candidateRole``) or goes to a named user (``assignee``)."""
     for spec in parse_directory(BPMN_DIR).values():
         for task in spec.user_tasks.values():
+            if {"assignee", "candidateRole"} & set(task.properties):
+                continue
             assert role_for_lane(task.lane) is not None, f"{spec.process_id}/{task.bpmn_id}: lane {task.lane!r}"
 
 

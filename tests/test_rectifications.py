@@ -2,8 +2,10 @@
 overdue and escalation by the process's own timers."""
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -17,6 +19,8 @@ from app.extensions import db
 from app.models import HumanTask, ProcessEvent, ProcessInstance, Rectification, TaskStatus, Unit
 from app.tasks import sweep_overdue, sweep_timers
 from tests.conftest import Api
+from tests.docs_helpers import pdftext
+from tests.docs_helpers import verify as verify_pdf
 from tests.test_chase import events, inbox_of
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -56,7 +60,9 @@ def at(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: 
 
 # ----------------------------------------------------------------------------- the whole case
 
-def test_issue_report_and_approve_through_the_api_and_the_pages(people, api_as, app, client, login):
+def test_issue_report_and_approve_through_the_api_and_the_pages(people, make_user, api_as, app, client, login,
+                                                                tmp_path):
+    make_user("unit_cs", "assessed_unit", unit="CS")
     created = issue(api_as)
     rect_id, instance_id = created["id"], created["instance_id"]
     assert inbox_of(app, "unit_gat") == [("rectification", "整改通知：政务服务事项办理超时整改")]
@@ -90,6 +96,21 @@ def test_issue_report_and_approve_through_the_api_and_the_pages(people, api_as, 
     with app.app_context():
         instance = db.session.get(ProcessInstance, instance_id)
         assert (instance.status, instance.case_status) == ("completed", "closed")
+
+    # On closure the notice and its outcome are archived as a signed PDF, for the office and the unit.
+    [item] = api_as("manager").get("/documents?kind=rectification_notice").json["items"]
+    assert item["instance_id"] == instance_id
+    pdf = api_as("unit_gat").get(f"/documents/{item['id']}/pdf")
+    assert pdf.status_code == 200 and pdf.mimetype == "application/pdf"
+    if os.environ.get("SAVE_PDF"):
+        Path(os.environ["SAVE_PDF"]).write_bytes(pdf.data)   # to look at the pages
+    text = pdftext(pdf.data, tmp_path)
+    for expected in ("整改通知书", "政务服务事项办理超时整改", "存在的问题", "窗口人员不足", "增配2名人员",
+                     "整改到位", "签署证据页", "验证码"):
+        assert expected in text, expected
+    checked = verify_pdf(api_as("unit_gat"), pdf.data).json
+    assert checked["intact"] is True and checked["valid"] is True and checked["matches_archive"] is True
+    assert api_as("unit_cs").get(f"/documents/{item['id']}/pdf").status_code == 403
 
     # The pages: the list, and the notice with the unit's report and the verification.
     login("manager")

@@ -5,7 +5,7 @@
 #
 #   BENCH_ONLY=sqlite|postgres   run one database only
 #   BENCH_QUICK=1                small sample sizes and 100k inbox rows (trying the scripts out)
-#   BENCH_SCRIPTS="scoring"      run only these of: completion inbox scoring (others keep their figures)
+#   BENCH_SCRIPTS="scoring"      run only these of: completion inbox scoring timers pdf (others keep their figures)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -33,10 +33,10 @@ started=$(date +%s)
 only=${BENCH_ONLY:-all}
 export PYTHONHASHSEED=0 PYTHONDONTWRITEBYTECODE=1
 
-scripts=${BENCH_SCRIPTS:-completion inbox scoring}
+scripts=${BENCH_SCRIPTS:-completion inbox scoring timers pdf}
 wanted() { [[ " $scripts " == *" $1 "* ]]; }
 
-run_db() {  # label completion_url inbox_small_url inbox_large_url scoring_url
+run_db() {  # label completion_url inbox_small_url inbox_large_url scoring_url timers_small_url timers_large_url
   local label=$1
   if wanted completion; then
     "$PY" -m bench.bench_completion --db "$label" --url "$2" \
@@ -50,6 +50,12 @@ run_db() {  # label completion_url inbox_small_url inbox_large_url scoring_url
     "$PY" -m bench.bench_scoring --db "$label" --url "$5" \
       --instance-dir "$WORK/$label-scoring" --out "$WORK/results-$label-scoring.json"
   fi
+  if wanted timers; then
+    local latency=()
+    [[ $label == sqlite ]] && latency=(--latency)   # the embedded default: SQLite, filesystem broker
+    "$PY" -m bench.bench_timers --db "$label" --url-small "$6" --url-large "$7" \
+      --instance-dir "$WORK/$label-timers" --out "$WORK/results-$label-timers.json" "${latency[@]}"
+  fi
 }
 
 # ---------------------------------------------------------------------------------------------- SQLite
@@ -57,7 +63,8 @@ if [[ $only == all || $only == sqlite ]]; then
   echo "== SQLite"
   mkdir -p "$WORK/sqlite"
   run_db sqlite "sqlite:///$WORK/sqlite/completion.db" "sqlite:///$WORK/sqlite/inbox_small.db" \
-    "sqlite:///$WORK/sqlite/inbox_large.db" "sqlite:///$WORK/sqlite/scoring.db"
+    "sqlite:///$WORK/sqlite/inbox_large.db" "sqlite:///$WORK/sqlite/scoring.db" \
+    "sqlite:///$WORK/sqlite/timers_small.db" "sqlite:///$WORK/sqlite/timers_large.db"
   rm -rf "$WORK/sqlite"   # the 1M-row inbox database is a few hundred MB
 fi
 
@@ -81,15 +88,21 @@ if [[ $only == all || $only == postgres ]]; then
     "${PG_AS[@]}" "$PGBIN/pg_ctl" -D "$PGDATA" -l "$PGDATA/server.log" -w -t 30 start \
       -o "-c listen_addresses='' -k $PGDATA -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
           -c shared_buffers=256MB -c max_wal_size=2GB -c checkpoint_timeout=30min" >/dev/null
-    for dbname in completion inbox_small inbox_large scoring; do
+    for dbname in completion inbox_small inbox_large scoring timers_small timers_large; do
       "$PGBIN/createdb" -h "$PGDATA" -U postgres "$dbname"
     done
     base="postgresql+psycopg://postgres@/%s?host=$PGDATA"
     # shellcheck disable=SC2059
     run_db postgres "$(printf "$base" completion)" "$(printf "$base" inbox_small)" "$(printf "$base" inbox_large)" \
-      "$(printf "$base" scoring)"
+      "$(printf "$base" scoring)" "$(printf "$base" timers_small)" "$(printf "$base" timers_large)"
     "${PG_AS[@]}" "$PGBIN/pg_ctl" -D "$PGDATA" -m fast -w stop >/dev/null
   fi
+fi
+
+# ---------------------------------------------------------------------------------------------- documents
+if [[ ($only == all || $only == sqlite) ]] && wanted pdf; then
+  echo "== Signed documents"
+  "$PY" -m bench.bench_pdf --instance-dir "$WORK/pdf" --out "$WORK/results-pdf.json"
 fi
 
 # ---------------------------------------------------------------------------------------------- report

@@ -3,7 +3,7 @@
 #   tools/system-packages.sh          what running the app needs (CJK fonts, PDF rendering)
 #   tools/system-packages.sh --test   plus what the test suite needs (Chromium, PostgreSQL, Redis)
 set -euo pipefail
-PKGS=(fonts-noto-cjk libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 poppler-utils)
+PKGS=(fonts-noto-cjk fontconfig libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 poppler-utils)
 if [[ ${1:-} == --test ]]; then
   PKGS+=(chromium chromium-driver postgresql redis-server)
 fi

@@ -2,4 +2,4 @@ from flask import Blueprint
 
 bp = Blueprint("api", __name__)
 
-from app.api import datasources, notifications, rectifications, views  # noqa: E402,F401
+from app.api import datasources, documents, notifications, rectifications, views  # noqa: E402,F401

@@ -8,7 +8,8 @@ from app.models import HumanTask, ProcessEvent, ProcessInstance
 
 def task_dict(task: HumanTask) -> dict[str, Any]:
     return {
-        "id": task.id, "name": task.name, "process_id": task.process_id, "instance_id": task.instance_id,
+        "id": task.id, "name": task.name, "bpmn_id": task.bpmn_id, "process_id": task.process_id,
+        "instance_id": task.instance_id,
         "title": task.title, "lane": task.lane, "role": task.role, "status": task.status,
         "assignee": task.assignee.username if task.assignee else None,
         "unit": task.candidate_unit.code if task.candidate_unit else None,

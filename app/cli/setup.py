@@ -89,6 +89,8 @@ def init_command() -> None:
     click.echo(("created " if secrets_box.ensure_key(key_path) else "kept    ") + str(key_path))
     for folder in ("broker/queue", "broker/control"):
         (instance / folder).mkdir(parents=True, exist_ok=True)
+    from app.cli.signing import require_cjk_font
+    click.echo("CJK fonts: " + ", ".join(require_cjk_font()))
     upgrade()
     click.echo("database at head: " + current_app.config["SQLALCHEMY_DATABASE_URI"].split("@")[-1])
 
@@ -103,6 +105,8 @@ def serve_command(host: str, port: int, web_workers: int, task_threads: int) -> 
     """Run the web app (gunicorn) and the background worker with its scheduler (celery -B) together."""
     if not current_app.config.get("SECRET_KEY"):
         raise click.ClickException("instance/config.py has no SECRET_KEY: run `flask --app wsgi init` first")
+    from app.cli.signing import require_cjk_font
+    require_cjk_font()   # documents without a CJK font would be all tofu boxes: refuse to start
     py = sys.executable
     children = {
         "worker": subprocess.Popen([  # noqa: S603  (our own interpreter, fixed arguments)

@@ -51,3 +51,36 @@ def get_instance(user: User, instance_id: int) -> InstanceView:
     events = list(db.session.scalars(
         sa.select(ProcessEvent).where(ProcessEvent.instance_id == instance.id).order_by(ProcessEvent.id)))
     return InstanceView(instance, open_tasks, events)
+
+
+# ----------------------------------------------------------------------------- helpers for case services
+
+def open_tasks(instance_id: int | None) -> list[HumanTask]:
+    if instance_id is None:
+        return []
+    return list(db.session.scalars(sa.select(HumanTask).where(
+        HumanTask.instance_id == instance_id, HumanTask.status == TaskStatus.OPEN).order_by(HumanTask.id)))
+
+
+def open_task(instance_id: int | None, bpmn_id: str) -> HumanTask | None:
+    """The open task of one BPMN user task (e.g. the initiator's revision) of a case, if any."""
+    return next((t for t in open_tasks(instance_id) if t.bpmn_id == bpmn_id), None)
+
+
+def case_id(task: HumanTask, kind: str, message: str) -> int:
+    """The id in the business key ``<kind>:<id>`` of a task's instance; NotFound(message) for another kind."""
+    found, _sep, ident = (task.instance.business_key or "").partition(":")
+    if found != kind or not ident.isdigit():
+        raise NotFound(message)
+    return int(ident)
+
+
+def disagreements_since(instance_id: int | None, bpmn_id: str) -> list[ProcessEvent]:
+    """The ``disagree`` completions after the last completion of ``bpmn_id`` (e.g. since the request was
+    resubmitted): what the person who must revise has to address."""
+    if instance_id is None:
+        return []
+    events = list(db.session.scalars(sa.select(ProcessEvent).where(
+        ProcessEvent.instance_id == instance_id, ProcessEvent.type == "completed").order_by(ProcessEvent.id)))
+    since = max((i for i, e in enumerate(events) if e.bpmn_id == bpmn_id), default=-1)
+    return [e for e in events[since + 1:] if e.decision == "disagree"]

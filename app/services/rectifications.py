@@ -19,9 +19,21 @@ from flask import current_app
 
 from app.extensions import db
 from app.i18n import N_
-from app.models import HumanTask, Plan, ProcessEvent, ProcessInstance, Rectification, Role, TaskStatus, Unit, User
+from app.models import (
+    DocumentKind,
+    HumanTask,
+    Phase,
+    Plan,
+    ProcessEvent,
+    ProcessInstance,
+    Rectification,
+    Role,
+    TaskStatus,
+    Unit,
+    User,
+)
 from app.models.base import utcnow
-from app.services import notifications
+from app.services import documents, notifications
 from app.services.errors import Forbidden, Invalid, NotFound
 from app.workdays import END_OF_DAY, SHANGHAI, add_working_days
 from app.workflow import hooks, runtime
@@ -193,8 +205,15 @@ def _follow_instance(instance: ProcessInstance) -> None:
                              link(rect), kind="rectification")
     elif status == "closed":
         rect.closed_at = utcnow()
+        # The notice and its outcome are archived as a signed PDF (rendered by the worker after commit).
+        document = documents.create(
+            kind=DocumentKind.RECTIFICATION_NOTICE, title=rect.title, phase=Phase.OPERATION,
+            case_key=f"{PROCESS}:{rect.id}", instance_id=rect.instance_id,
+            parties=[("unit", rect.unit_id, None), ("office", None, rect.issued_by_id)])
+        rect.document_id = document.id
         notifications.notify(unit_users(rect), f"整改已通过核验：{rect.title}",
-                             "考核办已核验通过贵单位的整改报告，整改通知书已销号。", link(rect), kind="rectification")
+                             "考核办已核验通过贵单位的整改报告，整改通知书已销号并归档。", link(rect),
+                             kind="rectification")
 
 
 # ----------------------------------------------------------------------------- reading
@@ -254,3 +273,39 @@ def rectification_dict(rect: Rectification) -> dict[str, Any]:
         "issued_by": rect.issued_by.username, "created_at": rect.created_at.isoformat(),
         "closed_at": rect.closed_at.isoformat() if rect.closed_at else None,
     }
+
+
+# ----------------------------------------------------------------------------- the archived notice
+
+def _paragraphs(text: str | None) -> list[str]:
+    return [line.strip() for line in (text or "").splitlines() if line.strip()]
+
+
+@documents.renderer(DocumentKind.RECTIFICATION_NOTICE)
+def layout(document: Any) -> documents.Layout:
+    """整改通知书: the problems and requirements, the unit's analysis and measures, the verification."""
+    rect = db.session.scalar(sa.select(Rectification).where(Rectification.document_id == document.id))
+    if rect is None:
+        raise RuntimeError(f"document {document.id} has no rectification notice")
+    plan = db.session.get(Plan, rect.plan_id) if rect.plan_id else None
+    steps, submitted_at = [], None
+    for event in history(rect):
+        if event.type != "completed":
+            continue
+        if event.bpmn_id == "rectify_report":
+            submitted_at = event.at
+        opinion = event.comment or documents.DECISION_LABELS.get(event.decision or "", "")
+        steps.append({"at": documents.local(event.at), "who": event.user.name if event.user else "",
+                      "what": event.task_name or "", "opinion": opinion})
+    issuer = rect.issued_by.unit.name if rect.issued_by.unit else rect.issued_by.name
+    context = {
+        "r": {"title": rect.title, "number": f"整改〔{rect.created_at.astimezone(SHANGHAI):%Y}〕{rect.id}号",
+              "issuer": issuer, "unit": rect.unit.name, "plan": plan.name if plan else None,
+              "problems": _paragraphs(rect.problems), "requirements": _paragraphs(rect.requirements),
+              "deadline": documents.local(rect.deadline), "analysis": _paragraphs(rect.analysis),
+              "measures": _paragraphs(rect.measures), "submitted_at": documents.local(submitted_at),
+              "late": submitted_at is not None and submitted_at > rect.deadline, "steps": steps,
+              "closed_on": documents.chinese_date(rect.closed_at)},
+        "evidence": documents.evidence(document, "整改通知书"),
+    }
+    return documents.Layout("rectification_notice", context, [])

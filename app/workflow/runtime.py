@@ -354,20 +354,48 @@ def _due_at(info: UserTaskInfo, data: dict[str, Any]) -> datetime | None:
     return add_working_days(utcnow(), days)
 
 
-def _new_task_row(instance: ProcessInstance, spiff_task: Any, info: UserTaskInfo) -> HumanTask:
+def data_value(data: dict[str, Any], ref: str) -> Any:
+    """A task-data variable named by a property; ``party.unit`` reads a key of a dict variable (e.g. the
+    element of a multi-instance over ``[{key, role, unit}]``)."""
+    value: Any = data
+    for part in ref.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
+def task_role(info: UserTaskInfo, data: dict[str, Any]) -> str:
+    """``candidateRole`` (a variable holding a role key, e.g. each party of a 会签) wins over the lane;
+    a task assigned to a named user (``assignee``) needs no role: nobody else becomes a candidate."""
+    if "candidateRole" in info.properties:
+        value = data_value(data, info.properties["candidateRole"])
+        role = role_for_lane(str(value)) if value else None
+        if role is None:
+            raise ProcessError(f"{info.bpmn_id}: candidateRole {info.properties['candidateRole']!r} "
+                               f"holds no known role ({value!r})")
+        return role
     role = role_for_lane(info.lane)
     if role is None:
+        if "assignee" in info.properties:
+            return ""
         raise ProcessError(f"{info.bpmn_id}: lane {info.lane!r} names no known role")
+    return role
+
+
+def _new_task_row(instance: ProcessInstance, spiff_task: Any, info: UserTaskInfo) -> HumanTask:
     data = spiff_task.data
+    role = task_role(info, data)
     assignee = None
     if "assignee" in info.properties:
-        assignee = _resolve_user(data.get(info.properties["assignee"]))
+        assignee = _resolve_user(data_value(data, info.properties["assignee"]))
         if assignee is None:
             raise ProcessError(f"{info.bpmn_id}: no user for assignee variable {info.properties['assignee']!r}")
-    excluded = _resolve_user(data.get(info.properties["excludeUser"])) if "excludeUser" in info.properties else None
+    excluded = (_resolve_user(data_value(data, info.properties["excludeUser"]))
+                if "excludeUser" in info.properties else None)
     unit = None
     if "candidateUnit" in info.properties:
-        unit = _resolve_unit(data.get(info.properties["candidateUnit"]))
+        unit = _resolve_unit(data_value(data, info.properties["candidateUnit"]))
         if unit is None:
             raise ProcessError(f"{info.bpmn_id}: no unit for candidateUnit {info.properties['candidateUnit']!r}")
     return HumanTask(
