@@ -49,6 +49,8 @@ def test_bell_and_notifications_page_in_the_browser(app: Flask, people, live_ser
 def test_calendar_admin_page_in_the_browser(people, live_server: str, page: Page) -> None:  # noqa: F811
     page.set_viewport_size({"width": 1400, "height": 900})
     login(page, live_server, "admin")
+    page.get_by_role("button", name="系统管理").click()          # the admin pages sit under one menu
+    shot(page, "navbar-admin-menu")
     page.get_by_role("link", name="工作日安排").click()
     page.goto(live_server + "/admin/calendar?year=2027")
     expect(page.get_by_text("2027 年尚无官方节假日安排，也没有内置数据")).to_be_visible()
