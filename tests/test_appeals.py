@@ -87,7 +87,8 @@ def test_a_bad_appeal_window_is_refused_and_nothing_is_published(scored, api_as,
     assert api_as("manager").get(f"/plans/{scored}").json["results_stage"] is None
 
 
-def test_an_accepted_appeal_is_reevaluated_confirmed_and_rescored(scored, api_as, app, client):
+def test_an_accepted_appeal_is_reevaluated_confirmed_and_rescored(scored, api_as, app, client, make_user):
+    make_user("eva3", "evaluator", unit="RST", name="评估三")
     preliminary(api_as, scored)
     unit = api_as("unit_gat")
     upload = unit.client.post("/api/v1/appeals", headers=unit.headers, content_type="multipart/form-data", data={
@@ -101,6 +102,9 @@ def test_an_accepted_appeal_is_reevaluated_confirmed_and_rescored(scored, api_as
 
     assert complete(api_as("manager"), "受理申诉", {"decision": "accept", "comment": "材料属实，组织复评"}) == 200
     assert unit.get(f"/appeals/{appeal_id}").json["status"] == "accepted"
+    # the evaluators asked to re-evaluate may read the appeal; another evaluator may not
+    assert api_as("eva1").get(f"/appeals/{appeal_id}").status_code == 200
+    assert api_as("eva3").get(f"/appeals/{appeal_id}").status_code == 403
     # each original evaluator re-evaluates; a score above full marks is refused and records nothing
     assert complete(api_as("eva1"), "复评", {"score": 12, "comment": "x"}) == 422
     assert complete(api_as("eva1"), "复评", {"score": 9, "comment": "核实工单后调整"}) == 200

@@ -254,10 +254,12 @@ def _follow(instance: ProcessInstance) -> None:
 # ----------------------------------------------------------------------------- reading
 
 def may_see(user: User, appeal: Appeal) -> bool:
-    return (user.has_role(*OFFICE) or appeal.filed_by_id == user.id
-            or (user.has_role(Role.ASSESSED_UNIT) and user.unit_id == appeal.object_id)
-            or any(r.evaluator_id == user.id for r in appeal.reevaluations)
-            or user.has_role(Role.EVALUATOR) and appeal.status == "accepted")
+    """The office, the unit that filed it, and the evaluators asked to re-evaluate it."""
+    if (user.has_role(*OFFICE) or appeal.filed_by_id == user.id
+            or (user.has_role(Role.ASSESSED_UNIT) and user.unit_id == appeal.object_id)):
+        return True
+    return appeal.instance_id is not None and db.session.scalar(sa.select(HumanTask.id).where(
+        HumanTask.instance_id == appeal.instance_id, HumanTask.assignee_id == user.id).limit(1)) is not None
 
 
 def get_appeal(user: User, appeal_id: int) -> Appeal:
