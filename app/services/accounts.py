@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Iterable
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -219,3 +220,11 @@ def user_for_token(token: str) -> User | None:
     if row is None or row.expires_at <= utcnow() or not row.user.active:
         return None
     return row.user
+
+
+def users_with_role(role: str, unit_ids: Iterable[int] | None = None) -> list[User]:
+    """Active users holding ``role`` (in one of ``unit_ids`` when given): whom a notice goes to."""
+    query = sa.select(User).where(User.active, User.role_rows.any(role=role))
+    if unit_ids is not None:
+        query = query.where(User.unit_id.in_(list(unit_ids)))
+    return list(db.session.scalars(query.order_by(User.id)))

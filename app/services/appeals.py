@@ -30,10 +30,9 @@ from app.models import (
     Role,
     ScoreEntry,
     User,
-    UserRole,
 )
 from app.models.base import utcnow
-from app.services import notifications, scoring
+from app.services import accounts, notifications, scoring
 from app.services.errors import Conflict, Forbidden, Invalid, NotFound
 from app.workdays import SHANGHAI
 from app.workflow import hooks, runtime
@@ -98,15 +97,8 @@ def _store(data: bytes) -> str:
     return digest
 
 
-def _office() -> list[User]:
-    return list(db.session.scalars(sa.select(User).join(UserRole, UserRole.user_id == User.id).where(
-        UserRole.role == Role.ASSESSMENT_MANAGER, User.active)))
-
-
 def _unit_users(appeal: Appeal) -> list[User]:
-    users = list(db.session.scalars(sa.select(User).join(UserRole, UserRole.user_id == User.id).where(
-        User.unit_id == appeal.object_id, UserRole.role == Role.ASSESSED_UNIT, User.active)))
-    return [appeal.filed_by, *users]
+    return [appeal.filed_by, *accounts.users_with_role(Role.ASSESSED_UNIT, [appeal.object_id])]
 
 
 def file_appeal(user: User, payload: Any, files: Iterable[FileStorage] = ()) -> Appeal:
@@ -168,7 +160,8 @@ def file_appeal(user: User, payload: Any, files: Iterable[FileStorage] = ()) -> 
                              data={"appeal_id": appeal.id, "plan_id": plan.id, "unit": unit.code,
                                    "filer": user.username, "reevaluators": reevaluators})
     appeal.instance_id = instance.id
-    notifications.notify(_office(), f"收到申诉：{unit.name}", f"{plan.name}：{unit.name}对“{indicator.name}”提出申诉。",
+    notifications.notify(accounts.users_with_role(Role.ASSESSMENT_MANAGER), f"收到申诉：{unit.name}",
+                         f"{plan.name}：{unit.name}对“{indicator.name}”提出申诉。",
                          f"/appeals/{appeal.id}", kind="appeal")
     db.session.flush()
     return appeal

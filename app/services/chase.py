@@ -17,9 +17,9 @@ import sqlalchemy as sa
 from flask import current_app
 
 from app.extensions import db
-from app.models import HumanTask, ProcessInstance, Role, TaskStatus, User, UserRole
+from app.models import HumanTask, ProcessInstance, Role, TaskStatus, User
 from app.models.base import utcnow
-from app.services import instances, notifications
+from app.services import accounts, instances, notifications
 from app.services.errors import Conflict, Forbidden, NotFound
 from app.workdays import SHANGHAI
 from app.workflow import hooks, runtime
@@ -37,18 +37,8 @@ def recipients(task: HumanTask) -> list[User]:
     if task.assignee_id is not None:
         user = db.session.get(User, task.assignee_id)
         return [user] if user is not None and user.active else []
-    query = (sa.select(User).join(UserRole, UserRole.user_id == User.id)
-             .where(UserRole.role == task.role, User.active))
-    if task.candidate_unit_id is not None:
-        query = query.where(User.unit_id == task.candidate_unit_id)
-    if task.excluded_user_id is not None:
-        query = query.where(User.id != task.excluded_user_id)
-    return list(db.session.scalars(query.order_by(User.id)))
-
-
-def leaders() -> list[User]:
-    return list(db.session.scalars(sa.select(User).join(UserRole, UserRole.user_id == User.id)
-                                   .where(UserRole.role == Role.LEADER, User.active).order_by(User.id)))
+    units = None if task.candidate_unit_id is None else [task.candidate_unit_id]
+    return [u for u in accounts.users_with_role(task.role, units) if u.id != task.excluded_user_id]
 
 
 def _mark(task_id: int, field: str, now: datetime) -> bool:
@@ -82,7 +72,7 @@ def mark_escalated(task: HumanTask, now: datetime | None = None) -> bool:
     assert instance is not None
     runtime.log_event(instance, "escalated", task=task, comment=f"“{task.name}”逾期未办，已报告领导")
     holders = "、".join(u.name for u in recipients(task)) or "无人可办"
-    notifications.notify(leaders(), f"逾期督办：{task.name}",
+    notifications.notify(accounts.users_with_role(Role.LEADER), f"逾期督办：{task.name}",
                          f"{task.title}：“{task.name}”逾期仍未办理（办理人：{holders}）。", _task_link(task),
                          kind="escalated")
     return True

@@ -33,7 +33,7 @@ from app.models import (
     User,
 )
 from app.models.base import utcnow
-from app.services import documents, notifications
+from app.services import accounts, documents, notifications
 from app.services.errors import Forbidden, Invalid, NotFound
 from app.workdays import END_OF_DAY, SHANGHAI, add_working_days
 from app.workflow import hooks, runtime
@@ -166,13 +166,11 @@ def link(rect: Rectification) -> str:
 
 def unit_users(rect: Rectification) -> list[User]:
     """Who answers a notice: the assessed-unit users of its unit."""
-    return list(db.session.scalars(sa.select(User).where(
-        User.unit_id == rect.unit_id, User.active, User.role_rows.any(role=Role.ASSESSED_UNIT)).order_by(User.id)))
+    return accounts.users_with_role(Role.ASSESSED_UNIT, [rect.unit_id])
 
 
 def office_users() -> list[User]:
-    return list(db.session.scalars(sa.select(User).where(
-        User.active, User.role_rows.any(role=Role.ASSESSMENT_MANAGER)).order_by(User.id)))
+    return accounts.users_with_role(Role.ASSESSMENT_MANAGER)
 
 
 def _last_completion(instance: ProcessInstance) -> dict[str, Any]:

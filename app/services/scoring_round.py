@@ -27,7 +27,7 @@ from app.models import (
     UserRole,
 )
 from app.models.base import utcnow
-from app.services import appeals, notifications, plan_changes, plans, score_entry, scoring, tasks
+from app.services import accounts, appeals, notifications, plan_changes, plans, score_entry, scoring, tasks
 from app.services.errors import Conflict, Forbidden, Invalid, NotFound
 from app.workdays import END_OF_DAY, SHANGHAI, add_working_days
 from app.workflow import hooks, runtime
@@ -195,26 +195,12 @@ def _follow_round(instance: ProcessInstance) -> None:
             if stage == "preliminary" and plan.appeal_deadline else "")
     label = "初步结果" if stage == "preliminary" else "最终结果"
     link = f"/plans/{plan.id}/results"
-    for unit_users in _object_users(plan):
-        invite = "对结果有异议的可在申诉期内提出申诉。" if when else ""
-        notifications.notify(unit_users, f"{plan.name}：{label}已发布", f"本单位的{label}已发布{when}。{invite}",
-                             link, kind="results")
-    notifications.notify(_leaders(), f"{plan.name}：{label}已发布", f"考核{label}已发布{when}。", link, kind="results")
-
-
-def _object_users(plan: Plan) -> list[list[User]]:
-    unit_ids = [o.unit_id for o in plan.objects]
-    users = db.session.scalars(sa.select(User).join(UserRole, UserRole.user_id == User.id).where(
-        User.unit_id.in_(unit_ids), UserRole.role == Role.ASSESSED_UNIT, User.active)).all()
-    by_unit: dict[int, list[User]] = {}
-    for user in users:
-        by_unit.setdefault(int(user.unit_id or 0), []).append(user)
-    return list(by_unit.values())
-
-
-def _leaders() -> list[User]:
-    return list(db.session.scalars(sa.select(User).join(UserRole, UserRole.user_id == User.id).where(
-        UserRole.role == Role.LEADER, User.active)))
+    invite = "对结果有异议的可在申诉期内提出申诉。" if when else ""
+    units = accounts.users_with_role(Role.ASSESSED_UNIT, [o.unit_id for o in plan.objects])
+    notifications.notify(units, f"{plan.name}：{label}已发布", f"本单位的{label}已发布{when}。{invite}", link,
+                         kind="results")
+    notifications.notify(accounts.users_with_role(Role.LEADER), f"{plan.name}：{label}已发布",
+                         f"考核{label}已发布{when}。", link, kind="results")
 
 
 def plan_for_publication(user: User, plan_id: int) -> Plan:
